@@ -1,0 +1,1 @@
+//! Packet decoding and tcpdump-compatible printing.

@@ -1,0 +1,2 @@
+//! hopdump binary.
+fn main() {}
