@@ -1,0 +1,387 @@
+//! Reading pcap and pcapng files as a stream of raw frames, with errors that name the byte offset.
+//!
+//! pcap-parser does the block parsing (both byte orders, micro/nanosecond pcap, multi-section
+//! pcapng with per-interface time resolution); this module keeps the global interface table,
+//! turns timestamps into nanoseconds and reports where a file stops making sense. Memory stays
+//! bounded by the read buffer whatever the file size.
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapNGPacketBlock;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use crate::error::{CaptureError, Result};
+
+const READ_BUFFER: usize = 1 << 20;
+/// Largest block we accept; bigger means the length field lies (libpcap caps records at 256 KiB).
+const MAX_BLOCK: usize = 16 << 20;
+
+/// One interface of a capture file (a pcap file has exactly one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileInterface {
+    /// pcapng if_name (hopdump writes the capture point's name here).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub linktype: u32,
+    pub snaplen: u32,
+    /// Timestamp units per second.
+    resolution: u64,
+    /// Seconds added to every timestamp (if_tsoffset).
+    offset_s: i64,
+}
+
+/// One record of a capture file.
+#[derive(Clone, Copy, Debug)]
+pub struct FileFrame<'a> {
+    /// Index into the file's interface table (global across pcapng sections).
+    pub iface: usize,
+    /// Nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Streaming reader over a pcap or pcapng file (or any byte stream, e.g. stdin).
+pub struct FileReader {
+    path: PathBuf,
+    inner: Box<dyn PcapReaderIterator + Send>,
+    interfaces: Vec<FileInterface>,
+    /// Global interface index of each interface id of the current pcapng section.
+    section: Vec<usize>,
+    /// Bytes consumed so far: the offset of the next block.
+    offset: u64,
+    buffer: usize,
+}
+
+fn corrupt(path: &Path, offset: u64, detail: impl Into<String>) -> CaptureError {
+    CaptureError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        detail: detail.into(),
+    }
+}
+
+fn ts_units(resolution: u64, ticks: u64) -> u64 {
+    if resolution == 1_000_000_000 {
+        ticks
+    } else if resolution == 1_000_000 {
+        ticks.saturating_mul(1000)
+    } else {
+        ((ticks as u128 * 1_000_000_000) / resolution.max(1) as u128) as u64
+    }
+}
+
+impl FileReader {
+    /// Open a file by path (`-` reads standard input).
+    pub fn open(path: &Path) -> Result<FileReader> {
+        let io = |source| CaptureError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let input: Box<dyn Read + Send> = if path == Path::new("-") {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(path).map_err(io)?)
+        };
+        Self::from_reader(path, input)
+    }
+
+    /// Read from any byte stream; `path` only names it in errors.
+    pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Result<FileReader> {
+        let path = path.to_path_buf();
+        let inner = match pcap_parser::create_reader(READ_BUFFER, input) {
+            Ok(r) => r,
+            Err(PcapError::Eof) => {
+                return Err(CaptureError::Format {
+                    path,
+                    detail: "empty file: not a pcap or pcapng file".into(),
+                });
+            }
+            Err(PcapError::HeaderNotRecognized) => {
+                return Err(CaptureError::Corrupt {
+                    path,
+                    offset: 0,
+                    detail: "not a pcap or pcapng file (unknown magic number)".into(),
+                });
+            }
+            Err(e) => {
+                return Err(CaptureError::Corrupt {
+                    path,
+                    offset: 0,
+                    detail: format!("unreadable file header ({e:?})"),
+                });
+            }
+        };
+        Ok(FileReader {
+            path,
+            inner,
+            interfaces: Vec::new(),
+            section: Vec::new(),
+            offset: 0,
+            buffer: READ_BUFFER,
+        })
+    }
+
+    /// Interfaces seen so far (grows as pcapng IDBs are read).
+    pub fn interfaces(&self) -> &[FileInterface] {
+        &self.interfaces
+    }
+
+    /// Byte offset of the next unread block.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Call `f` with every frame in file order until the end, `ControlFlow::Break`, or an
+    /// error. On an error every frame before it has already been passed to `f`.
+    pub fn for_each(
+        &mut self,
+        mut f: impl FnMut(&[FileInterface], FileFrame<'_>) -> ControlFlow<()>,
+    ) -> Result<()> {
+        loop {
+            let (consumed, flow) = match self.inner.next() {
+                Ok((consumed, block)) => {
+                    let flow = match block {
+                        PcapBlockOwned::LegacyHeader(h) => {
+                            self.interfaces.push(FileInterface {
+                                name: None,
+                                description: None,
+                                linktype: h.network.0 as u32,
+                                snaplen: h.snaplen,
+                                resolution: if h.is_nanosecond_precision() {
+                                    1_000_000_000
+                                } else {
+                                    1_000_000
+                                },
+                                offset_s: 0,
+                            });
+                            self.section = vec![self.interfaces.len() - 1];
+                            ControlFlow::Continue(())
+                        }
+                        PcapBlockOwned::Legacy(b) => {
+                            let Some(&iface) = self.section.first() else {
+                                return Err(corrupt(&self.path, self.offset, "packet record before the file header"));
+                            };
+                            let res = self.interfaces[iface].resolution;
+                            let frac = if res == 1_000_000_000 {
+                                b.ts_usec as u64
+                            } else {
+                                b.ts_usec as u64 * 1000
+                            };
+                            if b.caplen as usize > MAX_BLOCK {
+                                return Err(corrupt(&self.path, self.offset, format!(
+                                    "record claims {} captured bytes",
+                                    b.caplen
+                                )));
+                            }
+                            f(
+                                &self.interfaces,
+                                FileFrame {
+                                    iface,
+                                    ts_ns: b.ts_sec as u64 * 1_000_000_000 + frac,
+                                    orig_len: b.origlen,
+                                    data: b.data,
+                                },
+                            )
+                        }
+                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                            self.section.clear();
+                            ControlFlow::Continue(())
+                        }
+                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                            let Some(resolution) = idb.ts_resolution() else {
+                                return Err(corrupt(&self.path, self.offset, format!(
+                                    "interface block with invalid if_tsresol {:#x}",
+                                    idb.if_tsresol
+                                )));
+                            };
+                            self.interfaces.push(FileInterface {
+                                name: idb.if_name().and_then(|r| r.ok()).map(str::to_string),
+                                description: idb
+                                    .if_description()
+                                    .and_then(|r| r.ok())
+                                    .map(str::to_string),
+                                linktype: idb.linktype.0 as u32,
+                                snaplen: idb.snaplen,
+                                resolution,
+                                offset_s: idb.ts_offset(),
+                            });
+                            self.section.push(self.interfaces.len() - 1);
+                            ControlFlow::Continue(())
+                        }
+                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                            let Some(&iface) = self.section.get(epb.if_id as usize) else {
+                                return Err(corrupt(&self.path, self.offset, format!(
+                                    "packet block for interface {} which was never described",
+                                    epb.if_id
+                                )));
+                            };
+                            let i = &self.interfaces[iface];
+                            let ticks = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                            let ts_ns = ts_units(i.resolution, ticks)
+                                .saturating_add_signed(i.offset_s.saturating_mul(1_000_000_000));
+                            f(
+                                &self.interfaces,
+                                FileFrame {
+                                    iface,
+                                    ts_ns,
+                                    orig_len: epb.origlen,
+                                    data: epb.packet_data(),
+                                },
+                            )
+                        }
+                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                            let Some(&iface) = self.section.first() else {
+                                return Err(
+                                    corrupt(&self.path, self.offset, "simple packet block before any interface block")
+                                );
+                            };
+                            f(
+                                &self.interfaces,
+                                FileFrame {
+                                    iface,
+                                    ts_ns: 0,
+                                    orig_len: spb.origlen,
+                                    data: spb.packet_data(),
+                                },
+                            )
+                        }
+                        // Statistics, name resolution, custom blocks: nothing to show per packet.
+                        PcapBlockOwned::NG(_) => ControlFlow::Continue(()),
+                    };
+                    (consumed, flow)
+                }
+                Err(PcapError::Eof) => return Ok(()),
+                Err(PcapError::Incomplete(_)) => {
+                    self.refill()?;
+                    continue;
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    if self.buffer >= MAX_BLOCK {
+                        return Err(corrupt(&self.path, self.offset, format!(
+                            "block larger than {} MiB (length field corrupt?)",
+                            MAX_BLOCK >> 20
+                        )));
+                    }
+                    self.buffer *= 2;
+                    if !self.inner.grow(self.buffer) {
+                        return Err(corrupt(&self.path, self.offset, "cannot grow read buffer"));
+                    }
+                    self.refill()?;
+                    continue;
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    let have = self.inner.data().len();
+                    return Err(corrupt(&self.path, self.offset, format!(
+                        "file truncated: last block incomplete ({have} bytes present)"
+                    )));
+                }
+                Err(PcapError::ReadError) => {
+                    return Err(corrupt(&self.path, self.offset, "read error"));
+                }
+                Err(PcapError::HeaderNotRecognized) => {
+                    return Err(corrupt(&self.path, self.offset, "unrecognised block header"));
+                }
+                Err(PcapError::NomError(_, kind)) | Err(PcapError::OwnedNomError(_, kind)) => {
+                    return Err(corrupt(&self.path, self.offset, format!("corrupt block ({kind:?})")));
+                }
+            };
+            self.inner.consume(consumed);
+            self.offset += consumed as u64;
+            if flow.is_break() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn refill(&mut self) -> Result<()> {
+        if self.inner.refill().is_err() {
+            return Err(corrupt(
+                &self.path,
+                self.offset,
+                "read error while refilling buffer",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap_le(nano: bool, records: &[(&[u8], u32)]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let magic: u32 = if nano { 0xa1b2_3c4d } else { 0xa1b2_c3d4 };
+        v.extend_from_slice(&magic.to_le_bytes());
+        v.extend_from_slice(&2u16.to_le_bytes());
+        v.extend_from_slice(&4u16.to_le_bytes());
+        v.extend_from_slice(&[0; 8]);
+        v.extend_from_slice(&65535u32.to_le_bytes());
+        v.extend_from_slice(&1u32.to_le_bytes());
+        for (i, (data, orig)) in records.iter().enumerate() {
+            v.extend_from_slice(&(100 + i as u32).to_le_bytes());
+            v.extend_from_slice(&7u32.to_le_bytes());
+            v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            v.extend_from_slice(&orig.to_le_bytes());
+            v.extend_from_slice(data);
+        }
+        v
+    }
+
+    fn read_all(bytes: Vec<u8>) -> (Vec<(usize, u64, Vec<u8>)>, Result<()>) {
+        let mut out = Vec::new();
+        let r = FileReader::from_reader(Path::new("mem"), Box::new(std::io::Cursor::new(bytes)))
+            .and_then(|mut r| {
+                r.for_each(|_, f| {
+                    out.push((f.iface, f.ts_ns, f.data.to_vec()));
+                    ControlFlow::Continue(())
+                })
+            });
+        (out, r)
+    }
+
+    #[test]
+    fn micro_and_nano_timestamps() {
+        let (f, r) = read_all(pcap_le(false, &[(b"abcd", 4)]));
+        r.unwrap();
+        assert_eq!(f[0].1, 100_000_007_000);
+        let (f, r) = read_all(pcap_le(true, &[(b"abcd", 4)]));
+        r.unwrap();
+        assert_eq!(f[0].1, 100_000_000_007);
+    }
+
+    #[test]
+    fn truncated_record_names_offset_and_keeps_earlier_frames() {
+        let mut bytes = pcap_le(false, &[(b"first", 5), (b"second!", 7)]);
+        bytes.truncate(bytes.len() - 3);
+        let (f, r) = read_all(bytes);
+        assert_eq!(f.len(), 1, "the intact record is still delivered");
+        let e = r.unwrap_err().to_string();
+        // 24-byte header + 16 + 5 bytes of the first record.
+        assert!(e.contains("byte offset 45"), "{e}");
+        assert!(e.contains("truncated"), "{e}");
+    }
+
+    #[test]
+    fn garbage_is_not_a_capture_file() {
+        let (_, r) = read_all(b"this is not a capture file at all".to_vec());
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("byte offset 0"), "{e}");
+    }
+
+    #[test]
+    fn lying_caplen_is_an_error_not_an_allocation() {
+        let mut bytes = pcap_le(false, &[(b"x", 1)]);
+        // Overwrite caplen of the record with a huge value.
+        bytes[24 + 8..24 + 12].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        let (_, r) = read_all(bytes);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("byte offset 24"), "{e}");
+    }
+}

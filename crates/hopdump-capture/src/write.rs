@@ -1,0 +1,272 @@
+//! Writing capture files: pcapng with one interface block per capture point, or classic pcap.
+//!
+//! Files are created mode 0600 (captures hold other people's traffic), buffered, and always
+//! closed valid: `finish` writes per-interface statistics and flushes; dropping an unfinished
+//! writer still flushes what was written.
+
+use std::borrow::Cow;
+use std::fs::OpenOptions;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::blocks::interface_statistics::{
+    InterfaceStatisticsBlock, InterfaceStatisticsOption,
+};
+use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::{DataLink, Endianness};
+
+use crate::error::{CaptureError, Result};
+use crate::live::PointStats;
+
+/// Which file format to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    PcapNg,
+    Pcap,
+}
+
+impl FileFormat {
+    /// pcapng unless the name ends in `.pcap` (as the issue and tcpdump users expect).
+    pub fn for_path(path: &Path) -> FileFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("pcap") => FileFormat::Pcap,
+            _ => FileFormat::PcapNg,
+        }
+    }
+}
+
+/// An interface to describe in the file.
+#[derive(Clone, Debug)]
+pub struct WriterInterface {
+    /// Written as if_name: the capture point, e.g. `node1/cni0`.
+    pub name: String,
+    /// Written as if_description: where the point is (host, netns, interface).
+    pub description: String,
+    pub linktype: u32,
+    pub snaplen: u32,
+    /// The capture filter, written as if_filter? Kept in the description for tools that show it.
+    pub filter: Option<String>,
+}
+
+/// Classic pcap magic for nanosecond timestamps, in the writer's byte order.
+const PCAP_MAGIC_NANO: u32 = 0xa1b2_3c4d;
+
+enum Inner {
+    Ng(PcapNgWriter<BufWriter<Box<dyn Write + Send>>>),
+    /// Classic pcap is a 24-byte header and 16-byte record headers; written directly
+    /// (pcap-file's writer cannot flush without being consumed).
+    Legacy(BufWriter<Box<dyn Write + Send>>),
+}
+
+/// A capture file being written.
+pub struct CaptureWriter {
+    path: PathBuf,
+    inner: Option<Inner>,
+    interfaces: usize,
+    first_ts: Option<u64>,
+    last_ts: u64,
+}
+
+fn open_output(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    Ok(Box::new(f))
+}
+
+impl CaptureWriter {
+    /// Create `path` (`-` for standard output) holding `interfaces`.
+    pub fn create(
+        path: &Path,
+        format: FileFormat,
+        interfaces: &[WriterInterface],
+    ) -> Result<CaptureWriter> {
+        let pcap_err = |e: pcap_file::PcapError| CaptureError::Format {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        if format == FileFormat::Pcap {
+            if let Some(other) = interfaces.iter().find(|i| i.linktype != interfaces[0].linktype) {
+                return Err(CaptureError::Format {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "a classic pcap file holds one link type, but {} ({}) and {} ({}) differ; write .pcapng instead",
+                        interfaces[0].name, interfaces[0].linktype, other.name, other.linktype
+                    ),
+                });
+            }
+        }
+        let out = open_output(path).map_err(|source| CaptureError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let buf = BufWriter::with_capacity(1 << 20, out);
+        let inner = match format {
+            FileFormat::Pcap => {
+                let first = interfaces.first();
+                let mut buf = buf;
+                let mut h = Vec::with_capacity(24);
+                h.extend_from_slice(&PCAP_MAGIC_NANO.to_ne_bytes());
+                h.extend_from_slice(&2u16.to_ne_bytes());
+                h.extend_from_slice(&4u16.to_ne_bytes());
+                h.extend_from_slice(&[0; 8]);
+                h.extend_from_slice(&first.map_or(262_144, |i| i.snaplen).to_ne_bytes());
+                h.extend_from_slice(&first.map_or(1, |i| i.linktype).to_ne_bytes());
+                buf.write_all(&h).map_err(|source| CaptureError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Inner::Legacy(buf)
+            }
+            FileFormat::PcapNg => {
+                let shb = SectionHeaderBlock {
+                    endianness: Endianness::native(),
+                    major_version: 1,
+                    minor_version: 0,
+                    section_length: -1,
+                    options: vec![
+                        SectionHeaderOption::UserApplication(Cow::Owned(format!(
+                            "hopdump {}",
+                            env!("CARGO_PKG_VERSION")
+                        ))),
+                        SectionHeaderOption::OS(Cow::Borrowed("Linux")),
+                    ],
+                };
+                let mut w = PcapNgWriter::with_section_header(buf, shb).map_err(pcap_err)?;
+                for i in interfaces {
+                    let mut options = vec![
+                        InterfaceDescriptionOption::IfName(Cow::Owned(i.name.clone())),
+                        InterfaceDescriptionOption::IfDescription(Cow::Owned(
+                            i.description.clone(),
+                        )),
+                        // EPB timestamps are written in nanoseconds.
+                        InterfaceDescriptionOption::IfTsResol(9),
+                    ];
+                    if let Some(f) = &i.filter {
+                        // if_filter: first byte 0 = libpcap filter string.
+                        let mut v = vec![0u8];
+                        v.extend_from_slice(f.as_bytes());
+                        options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
+                    }
+                    let idb = InterfaceDescriptionBlock {
+                        linktype: DataLink::from(i.linktype),
+                        snaplen: i.snaplen,
+                        options,
+                    };
+                    w.write_pcapng_block(idb).map_err(pcap_err)?;
+                }
+                Inner::Ng(w)
+            }
+        };
+        Ok(CaptureWriter {
+            path: path.to_path_buf(),
+            inner: Some(inner),
+            interfaces: interfaces.len(),
+            first_ts: None,
+            last_ts: 0,
+        })
+    }
+
+    fn err(&self, e: pcap_file::PcapError) -> CaptureError {
+        match e {
+            pcap_file::PcapError::IoError(source) => CaptureError::Io {
+                path: self.path.clone(),
+                source,
+            },
+            other => CaptureError::Format {
+                path: self.path.clone(),
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// Append one frame captured at interface `iface`.
+    pub fn write(&mut self, iface: usize, ts_ns: u64, orig_len: u32, data: &[u8]) -> Result<()> {
+        self.first_ts.get_or_insert(ts_ns);
+        self.last_ts = ts_ns;
+        let timestamp = Duration::from_nanos(ts_ns);
+        let r = match &mut self.inner {
+            Some(Inner::Ng(w)) => w
+                .write_pcapng_block(EnhancedPacketBlock {
+                    interface_id: iface as u32,
+                    timestamp,
+                    original_len: orig_len,
+                    data: Cow::Borrowed(data),
+                    options: Vec::new(),
+                })
+                .map(drop),
+            Some(Inner::Legacy(w)) => {
+                let mut h = [0u8; 16];
+                h[0..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_ne_bytes());
+                h[4..8].copy_from_slice(&((ts_ns % 1_000_000_000) as u32).to_ne_bytes());
+                h[8..12].copy_from_slice(&(data.len() as u32).to_ne_bytes());
+                h[12..16].copy_from_slice(&orig_len.to_ne_bytes());
+                w.write_all(&h)
+                    .and_then(|()| w.write_all(data))
+                    .map_err(pcap_file::PcapError::IoError)
+            }
+            None => Ok(()),
+        };
+        r.map_err(|e| self.err(e))
+    }
+
+    /// Push buffered frames to the file (for readers following it live).
+    pub fn flush(&mut self) -> Result<()> {
+        let r = match &mut self.inner {
+            Some(Inner::Ng(w)) => w.get_mut().flush(),
+            Some(Inner::Legacy(w)) => w.flush(),
+            None => Ok(()),
+        };
+        r.map_err(|source| CaptureError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Write per-interface statistics (pcapng) and flush. The file is valid without this too.
+    pub fn finish(mut self, stats: Option<&[PointStats]>) -> Result<()> {
+        if let (Some(Inner::Ng(w)), Some(stats)) = (&mut self.inner, stats) {
+            let end = self.last_ts;
+            for (i, s) in stats.iter().enumerate().take(self.interfaces) {
+                let isb = InterfaceStatisticsBlock {
+                    interface_id: i as u32,
+                    timestamp: end,
+                    options: vec![
+                        InterfaceStatisticsOption::IsbStartTime(self.first_ts.unwrap_or(end)),
+                        InterfaceStatisticsOption::IsbEndTime(end),
+                        InterfaceStatisticsOption::IsbIfRecv(s.received),
+                        InterfaceStatisticsOption::IsbOsDrop(s.dropped),
+                        InterfaceStatisticsOption::IsbIfDrop(s.if_dropped),
+                        InterfaceStatisticsOption::IsbUsrDeliv(s.captured),
+                    ],
+                };
+                if let Err(e) = w.write_pcapng_block(isb) {
+                    return Err(self.err(e));
+                }
+            }
+        }
+        self.flush()?;
+        self.inner = None;
+        Ok(())
+    }
+}
+
+impl Drop for CaptureWriter {
+    fn drop(&mut self) {
+        // Best effort: whatever was written stays readable even on an error path.
+        let _ = self.flush();
+    }
+}
