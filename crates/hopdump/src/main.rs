@@ -1,2 +1,32 @@
-//! hopdump binary.
-fn main() {}
+//! hopdump: the binary. Parses arguments, wires the crates together, renders, sets exit codes.
+//!
+//! Exit codes: 0 done (or the reader of our output went away), 1 a problem was found
+//! (diagnostic commands), 2 hopdump itself failed — always with a one-line message.
+
+mod cli;
+mod cmd_capture;
+mod cmd_read;
+mod names;
+mod render;
+mod timefmt;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Capture(args) => cmd_capture::run(args),
+        cli::Command::Read(args) => cmd_read::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if render::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes joined by ": ".
+            eprintln!("hopdump: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Dev-only test kit: builds real network namespaces, veth pairs and bridges for lab tests,
+//! and tears them down in `Drop` even when a test fails.
+//!
+//! Every namespace and interface name carries a per-process unique prefix so parallel tests
+//! and leftover state from killed runs never collide. Nothing here touches the root
+//! namespace's addresses, routes or firewall: root-side veth ends are moved away at once.
+
+pub mod netns;
+
+pub use netns::{Lab, is_root};

@@ -1,0 +1,136 @@
+//! Command-line grammar: tcpdump's flags with tcpdump's meaning, as subcommands of hopdump.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hopdump",
+    version,
+    about = "Find where LoadBalancer traffic dies: capture at every hop at once, tcpdump-compatible",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Capture live at one or more points (interfaces in any network namespace) at once.
+    Capture(CaptureArgs),
+    /// Read a pcap or pcapng file, filter and print it like `tcpdump -r`.
+    Read(ReadArgs),
+}
+
+/// Output flags shared by `capture` and `read`, with tcpdump's meaning.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Don't resolve names: -n hosts, -nn hosts and ports (hopdump never queries DNS).
+    #[arg(short = 'n', action = clap::ArgAction::Count)]
+    pub numeric: u8,
+    /// Verbose: -v, -vv (IP header fields, checksums).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print the link-level header (MAC addresses, ethertype).
+    #[arg(short = 'e')]
+    pub link_header: bool,
+    /// Quiet: less protocol information.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Timestamps: -t none, -tt epoch seconds, -ttt delta from previous, -tttt date and time,
+    /// -ttttt delta from first.
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    pub timestamps: u8,
+    /// Print sequence numbers as absolute, not relative.
+    #[arg(short = 'S', long = "absolute-tcp-sequence-numbers")]
+    pub absolute_seq: bool,
+    /// Timestamp precision printed: micro (default) or nano.
+    #[arg(long = "time-stamp-precision", value_parser = ["micro", "nano"], default_value = "micro")]
+    pub precision: String,
+    /// Same as --time-stamp-precision=nano.
+    #[arg(long)]
+    pub nano: bool,
+    /// Exit after N packets.
+    #[arg(short = 'c')]
+    pub count: Option<u64>,
+    /// Write packets to FILE instead of printing them: pcapng, or classic pcap if FILE ends
+    /// in .pcap; `-` for standard output.
+    #[arg(short = 'w')]
+    pub write: Option<PathBuf>,
+    /// Print one JSON object per packet (NDJSON) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Flush output after every packet (-l line-buffered, -U packet-buffered).
+    #[arg(short = 'l')]
+    pub line_buffered: bool,
+    #[arg(short = 'U')]
+    pub packet_buffered: bool,
+    /// Read the filter expression from FILE.
+    #[arg(short = 'F')]
+    pub filter_file: Option<PathBuf>,
+    /// Filter expression in tcpdump (pcap-filter) syntax.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = false)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// Capture point, repeatable: [LABEL=][NETNS/]IFACE where NETNS is an `ip netns` name,
+    /// pid:PID (that process's netns) or an absolute path to a netns file; IFACE may be `any`.
+    /// Examples: -i eth0  -i node1/cni0  -i pid:4242/eth0  -i pod=pid:4242/eth0.
+    /// Default: any.
+    #[arg(short = 'i', value_name = "POINT")]
+    pub points: Vec<String>,
+    /// Bytes to keep of each packet (0 = 262144).
+    #[arg(short = 's', default_value_t = 262_144)]
+    pub snaplen: u32,
+    /// Don't put interfaces into promiscuous mode.
+    #[arg(short = 'p')]
+    pub no_promisc: bool,
+    /// Kernel capture buffer per point, in KiB.
+    #[arg(short = 'B')]
+    pub buffer_kib: Option<u32>,
+    /// Write this file once every point is capturing (for scripts and tests).
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// File to read (pcap or pcapng; `-` for standard input).
+    #[arg(short = 'r', value_name = "FILE", required = true)]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+impl OutputArgs {
+    /// The filter expression from -F or the trailing words, if any.
+    pub fn filter_expr(&self) -> anyhow::Result<Option<String>> {
+        let expr = match &self.filter_file {
+            Some(f) => {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| anyhow::anyhow!("cannot read filter file {}: {e}", f.display()))?;
+                // tcpdump ignores comments starting with '#' in -F files.
+                text.lines()
+                    .map(|l| l.split('#').next().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+            None => self.filter.join(" "),
+        };
+        let expr = expr.trim().to_string();
+        Ok((!expr.is_empty()).then_some(expr))
+    }
+
+    pub fn nano(&self) -> bool {
+        self.nano || self.precision == "nano"
+    }
+}

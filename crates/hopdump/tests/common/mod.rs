@@ -1,0 +1,96 @@
+//! Shared helpers for the binary's CLI tests: run hopdump, build capture files packet by packet.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+pub fn hopdump() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_hopdump"));
+    c.env("TZ", "UTC");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    hopdump().args(args).output().expect("run hopdump")
+}
+
+/// A tool the tests use as an oracle; its absence fails the test with how to get it.
+pub fn require(tool: &str) {
+    let ok = Command::new(tool).arg("--version").output().is_ok();
+    assert!(ok, "{tool} is needed by this test: install it (scripts/setup does)");
+}
+
+/// Lab tests need root; they fail without it unless HOPDUMP_SKIP_LAB=1 is set explicitly.
+pub fn lab_allowed() -> bool {
+    if std::env::var_os("HOPDUMP_SKIP_LAB").is_some_and(|v| v == "1") {
+        eprintln!("HOPDUMP_SKIP_LAB=1: lab test skipped");
+        return false;
+    }
+    assert!(
+        hopdump_testkit::is_root(),
+        "lab tests need root (or set HOPDUMP_SKIP_LAB=1 to skip them explicitly)"
+    );
+    true
+}
+
+/// Classic little-endian microsecond pcap from (ts_ns, frame, orig_len).
+pub fn pcap(linktype: u32, frames: &[(u64, Vec<u8>, u32)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    v.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&4u16.to_le_bytes());
+    v.extend_from_slice(&[0; 8]);
+    v.extend_from_slice(&262_144u32.to_le_bytes());
+    v.extend_from_slice(&linktype.to_le_bytes());
+    for (ts, data, orig) in frames {
+        v.extend_from_slice(&((ts / 1_000_000_000) as u32).to_le_bytes());
+        v.extend_from_slice(&((ts % 1_000_000_000 / 1000) as u32).to_le_bytes());
+        v.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        v.extend_from_slice(&orig.to_le_bytes());
+        v.extend_from_slice(data);
+    }
+    v
+}
+
+pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+
+/// An Ethernet/IPv4/TCP SYN from 198.51.100.10:sport to 198.51.100.240:80.
+pub fn tcp_syn(sport: u16) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([198, 51, 100, 10], [198, 51, 100, 240], 64)
+        .tcp(sport, 80, 1000 + sport as u32, 64240)
+        .syn()
+        .options(&[
+            etherparse::TcpOptionElement::MaximumSegmentSize(1460),
+            etherparse::TcpOptionElement::SelectiveAcknowledgementPermitted,
+            etherparse::TcpOptionElement::Noop,
+            etherparse::TcpOptionElement::WindowScale(7),
+        ])
+        .expect("tcp options");
+    let mut v = Vec::new();
+    b.write(&mut v, &[]).expect("build");
+    v
+}
+
+/// Ethernet/IPv4/UDP from 198.51.100.10:5000 to dst:dport with a payload.
+pub fn udp(dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(MAC_A, MAC_B)
+        .ipv4([198, 51, 100, 10], dst, 64)
+        .udp(5000, dport);
+    let mut v = Vec::new();
+    b.write(&mut v, payload).expect("build");
+    v
+}
+
+pub fn write(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).expect("write test file");
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

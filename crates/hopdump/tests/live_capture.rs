@@ -1,0 +1,184 @@
+//! Live capture in a real lab: a veth pair between two namespaces, several points at once.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use hopdump_testkit::Lab;
+
+/// Two namespaces `a` and `b` joined by veth a0 (192.0.2.1) <-> b0 (192.0.2.2).
+fn two_hosts() -> Lab {
+    let mut lab = Lab::new().unwrap();
+    lab.add_ns("a").unwrap();
+    lab.add_ns("b").unwrap();
+    lab.veth("a", "a0", Some("192.0.2.1/24"), "b", "b0", Some("192.0.2.2/24"))
+        .unwrap();
+    lab
+}
+
+/// Wait for the ready file (the capture's own signal), failing if hopdump exits first.
+fn wait_ready(child: &mut Child, path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !path.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            panic!("hopdump exited {st} before it was ready: {err}");
+        }
+        assert!(Instant::now() < deadline, "no ready file after 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn send_udp(lab: &Lab, from: &str, to: &str, port: u16, n: usize) {
+    let to = to.to_string();
+    lab.within(from, move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for i in 0..n {
+            s.send_to(format!("probe {i}").as_bytes(), (to.as_str(), port)).unwrap();
+        }
+    })
+    .unwrap();
+}
+
+fn wait_exit(child: Child) -> std::process::Output {
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(30));
+        // SAFETY: kill on a pid we spawned; harmless if it already exited.
+        unsafe { libc_kill(pid as i32) };
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    out
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+unsafe fn libc_kill(pid: i32) {
+    unsafe { kill(pid, 9) };
+}
+
+#[test]
+fn multi_point_capture_counts_names_and_order() {
+    if !lab_allowed() {
+        return;
+    }
+    require("tshark");
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let out = dir.path().join("cap.pcapng");
+    // A process living in namespace b, to address it by pid like a pod's container.
+    let mut sleeper = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("b"), "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pid_point = format!("pod=pid:{}/b0", sleeper.id());
+    let a0 = format!("{}/a0", lab.ns("a"));
+    let b0 = format!("{}/b0", lab.ns("b"));
+    const N: usize = 200;
+    let child = hopdump()
+        .args(["capture", "-i", &a0, "-i", &b0, "-i", &pid_point])
+        .args(["-w", out.to_str().unwrap(), "--ready-file", ready.to_str().unwrap()])
+        .args(["-c", &(3 * N).to_string(), "udp", "port", "9999"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    wait_ready(&mut child, &ready);
+    send_udp(&lab, "a", "192.0.2.2", 9999, N);
+    let o = wait_exit(child);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    for label in [&a0, &b0, &"pod".to_string()] {
+        let want = format!("{label}: {N} packets captured, {N} received by filter, 0 dropped by kernel");
+        assert!(err.lines().any(|l| l == want), "missing {want:?} in:\n{err}");
+    }
+    let t = std::process::Command::new("tshark")
+        .args(["-r", out.to_str().unwrap(), "-T", "fields", "-e", "frame.interface_name", "-e", "frame.time_epoch", "-e", "udp.dstport"])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let text = String::from_utf8_lossy(&t.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 3 * N);
+    let names: BTreeSet<&str> = rows.iter().map(|r| r[0]).collect();
+    assert_eq!(names, BTreeSet::from([a0.as_str(), b0.as_str(), "pod"]));
+    let times: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "file is in time order");
+    assert!(rows.iter().all(|r| r[2] == "9999"), "only filtered packets reach the file");
+}
+
+#[test]
+fn text_output_and_sigterm_leave_valid_output() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let out = dir.path().join("cap.pcap");
+    let b0 = format!("{}/b0", lab.ns("b"));
+    // Text, stopped by count.
+    let mut child = hopdump()
+        .args(["capture", "-i", &b0, "-nn", "-c", "3", "--ready-file", ready.to_str().unwrap(), "udp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &ready);
+    send_udp(&lab, "a", "192.0.2.2", 7777, 3);
+    let o = wait_exit(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for l in text.lines() {
+        assert!(l.contains(" IP 192.0.2.1.") && l.contains(" > 192.0.2.2.7777: UDP, length 7"), "{l}");
+    }
+    // Classic pcap, stopped by SIGTERM.
+    std::fs::remove_file(&ready).unwrap();
+    let mut child = hopdump()
+        .args(["capture", "-i", &b0, "-w", out.to_str().unwrap(), "--ready-file", ready.to_str().unwrap(), "udp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &ready);
+    send_udp(&lab, "a", "192.0.2.2", 7777, 50);
+    // SAFETY: signalling our own child.
+    unsafe { kill(child.id() as i32, 15) };
+    let o = wait_exit(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(": 50 packets captured, 50 received by filter, 0 dropped by kernel"), "{}", stderr(&o));
+    let r = run(&["read", "-r", out.to_str().unwrap(), "-nn"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(stdout(&r).lines().count(), 50);
+}
+
+#[test]
+fn unknown_interface_and_namespace_are_clear_errors() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = two_hosts();
+    let bad_if = format!("{}/nope0", lab.ns("a"));
+    let o = run(&["capture", "-i", &bad_if, "-c", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("nope0") && err.contains("a0"), "names the interface and lists what exists: {err}");
+    let o = run(&["capture", "-i", "no-such-netns-hd/eth0", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("no-such-netns-hd") && err.contains("ip netns list"), "{err}");
+}
