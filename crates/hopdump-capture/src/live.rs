@@ -71,6 +71,9 @@ pub struct PointInfo {
     /// Inode of the network namespace the socket lives in.
     pub netns_inode: Option<u64>,
     pub filter: Option<String>,
+    /// (ifindex, name) of the interfaces in the point's namespace when it was opened, so
+    /// `any` captures can name the interface of each packet.
+    pub ifnames: Vec<(u32, String)>,
 }
 
 /// The socket's own counters for a point, plus how many frames reached the caller.
@@ -439,6 +442,7 @@ fn open_point(spec: &PointSpec, opts: &LiveOptions) -> Result<(Active, PointInfo
         ifindex,
         netns_inode: netns::current_inode(),
         filter: opts.filter.clone(),
+        ifnames: netns::interfaces(),
     };
     Ok((cap, info))
 }

@@ -53,6 +53,11 @@ pub fn current_inode() -> Option<u64> {
 
 /// Interface names visible in the calling thread's namespace, for error messages.
 pub fn interface_names() -> Vec<String> {
+    interfaces().into_iter().map(|(_, n)| n).collect()
+}
+
+/// (ifindex, name) of every interface in the calling thread's namespace.
+pub fn interfaces() -> Vec<(u32, String)> {
     // /sys/class/net reflects the namespace /sys was mounted in, not the thread's, so ask
     // the kernel through if_nameindex(3) which uses a socket in the current namespace.
     let mut names = Vec::new();
@@ -64,11 +69,12 @@ pub fn interface_names() -> Vec<String> {
         }
         let mut p = list;
         while (*p).if_index != 0 && !(*p).if_name.is_null() {
-            names.push(
+            names.push((
+                (*p).if_index,
                 std::ffi::CStr::from_ptr((*p).if_name)
                     .to_string_lossy()
                     .into_owned(),
-            );
+            ));
             p = p.add(1);
         }
         libc::if_freenameindex(list);

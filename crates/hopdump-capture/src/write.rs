@@ -69,7 +69,8 @@ enum Inner {
 pub struct CaptureWriter {
     path: PathBuf,
     inner: Option<Inner>,
-    interfaces: usize,
+    /// Link type of each interface added.
+    linktypes: Vec<u32>,
     first_ts: Option<u64>,
     last_ts: u64,
 }
@@ -88,49 +89,17 @@ fn open_output(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
 }
 
 impl CaptureWriter {
-    /// Create `path` (`-` for standard output) holding `interfaces`.
-    pub fn create(
-        path: &Path,
-        format: FileFormat,
-        interfaces: &[WriterInterface],
-    ) -> Result<CaptureWriter> {
-        let pcap_err = |e: pcap_file::PcapError| CaptureError::Format {
-            path: path.to_path_buf(),
-            detail: e.to_string(),
-        };
-        if format == FileFormat::Pcap {
-            if let Some(other) = interfaces.iter().find(|i| i.linktype != interfaces[0].linktype) {
-                return Err(CaptureError::Format {
-                    path: path.to_path_buf(),
-                    detail: format!(
-                        "a classic pcap file holds one link type, but {} ({}) and {} ({}) differ; write .pcapng instead",
-                        interfaces[0].name, interfaces[0].linktype, other.name, other.linktype
-                    ),
-                });
-            }
-        }
+    /// Create `path` (`-` for standard output); interfaces are added with `add_interface`
+    /// before the frames that use them.
+    pub fn create(path: &Path, format: FileFormat) -> Result<CaptureWriter> {
         let out = open_output(path).map_err(|source| CaptureError::Io {
             path: path.to_path_buf(),
             source,
         })?;
         let buf = BufWriter::with_capacity(1 << 20, out);
         let inner = match format {
-            FileFormat::Pcap => {
-                let first = interfaces.first();
-                let mut buf = buf;
-                let mut h = Vec::with_capacity(24);
-                h.extend_from_slice(&PCAP_MAGIC_NANO.to_ne_bytes());
-                h.extend_from_slice(&2u16.to_ne_bytes());
-                h.extend_from_slice(&4u16.to_ne_bytes());
-                h.extend_from_slice(&[0; 8]);
-                h.extend_from_slice(&first.map_or(262_144, |i| i.snaplen).to_ne_bytes());
-                h.extend_from_slice(&first.map_or(1, |i| i.linktype).to_ne_bytes());
-                buf.write_all(&h).map_err(|source| CaptureError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                Inner::Legacy(buf)
-            }
+            // The classic header needs the link type: written with the first interface.
+            FileFormat::Pcap => Inner::Legacy(buf),
             FileFormat::PcapNg => {
                 let shb = SectionHeaderBlock {
                     endianness: Endianness::native(),
@@ -145,39 +114,74 @@ impl CaptureWriter {
                         SectionHeaderOption::OS(Cow::Borrowed("Linux")),
                     ],
                 };
-                let mut w = PcapNgWriter::with_section_header(buf, shb).map_err(pcap_err)?;
-                for i in interfaces {
-                    let mut options = vec![
-                        InterfaceDescriptionOption::IfName(Cow::Owned(i.name.clone())),
-                        InterfaceDescriptionOption::IfDescription(Cow::Owned(
-                            i.description.clone(),
-                        )),
-                        // EPB timestamps are written in nanoseconds.
-                        InterfaceDescriptionOption::IfTsResol(9),
-                    ];
-                    if let Some(f) = &i.filter {
-                        // if_filter: first byte 0 = libpcap filter string.
-                        let mut v = vec![0u8];
-                        v.extend_from_slice(f.as_bytes());
-                        options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
+                let w = PcapNgWriter::with_section_header(buf, shb).map_err(|e| {
+                    CaptureError::Format {
+                        path: path.to_path_buf(),
+                        detail: e.to_string(),
                     }
-                    let idb = InterfaceDescriptionBlock {
-                        linktype: DataLink::from(i.linktype),
-                        snaplen: i.snaplen,
-                        options,
-                    };
-                    w.write_pcapng_block(idb).map_err(pcap_err)?;
-                }
+                })?;
                 Inner::Ng(w)
             }
         };
         Ok(CaptureWriter {
             path: path.to_path_buf(),
             inner: Some(inner),
-            interfaces: interfaces.len(),
+            linktypes: Vec::new(),
             first_ts: None,
             last_ts: 0,
         })
+    }
+
+    /// Describe the next interface (its index is the number added before it).
+    pub fn add_interface(&mut self, i: &WriterInterface) -> Result<()> {
+        let r = match &mut self.inner {
+            Some(Inner::Ng(w)) => {
+                let mut options = vec![
+                    InterfaceDescriptionOption::IfName(Cow::Owned(i.name.clone())),
+                    InterfaceDescriptionOption::IfDescription(Cow::Owned(i.description.clone())),
+                    // EPB timestamps are written in nanoseconds.
+                    InterfaceDescriptionOption::IfTsResol(9),
+                ];
+                if let Some(f) = &i.filter {
+                    // if_filter: first byte 0 = libpcap filter string.
+                    let mut v = vec![0u8];
+                    v.extend_from_slice(f.as_bytes());
+                    options.push(InterfaceDescriptionOption::IfFilter(Cow::Owned(v)));
+                }
+                let idb = InterfaceDescriptionBlock {
+                    linktype: DataLink::from(i.linktype),
+                    snaplen: i.snaplen,
+                    options,
+                };
+                w.write_pcapng_block(idb).map(drop)
+            }
+            Some(Inner::Legacy(w)) => match self.linktypes.first() {
+                Some(&first) if first != i.linktype => {
+                    return Err(CaptureError::Format {
+                        path: self.path.clone(),
+                        detail: format!(
+                            "a classic pcap file holds one link type, but {} has link type {} and an earlier point {}; write .pcapng instead",
+                            i.name, i.linktype, first
+                        ),
+                    });
+                }
+                Some(_) => Ok(()),
+                None => {
+                    let mut h = Vec::with_capacity(24);
+                    h.extend_from_slice(&PCAP_MAGIC_NANO.to_ne_bytes());
+                    h.extend_from_slice(&2u16.to_ne_bytes());
+                    h.extend_from_slice(&4u16.to_ne_bytes());
+                    h.extend_from_slice(&[0; 8]);
+                    h.extend_from_slice(&i.snaplen.to_ne_bytes());
+                    h.extend_from_slice(&i.linktype.to_ne_bytes());
+                    w.write_all(&h).map_err(pcap_file::PcapError::IoError)
+                }
+            },
+            None => Ok(()),
+        };
+        r.map_err(|e| self.err(e))?;
+        self.linktypes.push(i.linktype);
+        Ok(())
     }
 
     fn err(&self, e: pcap_file::PcapError) -> CaptureError {
@@ -195,6 +199,12 @@ impl CaptureWriter {
 
     /// Append one frame captured at interface `iface`.
     pub fn write(&mut self, iface: usize, ts_ns: u64, orig_len: u32, data: &[u8]) -> Result<()> {
+        if iface >= self.linktypes.len() {
+            return Err(CaptureError::Format {
+                path: self.path.clone(),
+                detail: format!("frame for interface {iface}, which was not added"),
+            });
+        }
         self.first_ts.get_or_insert(ts_ns);
         self.last_ts = ts_ns;
         let timestamp = Duration::from_nanos(ts_ns);
@@ -240,7 +250,7 @@ impl CaptureWriter {
     pub fn finish(mut self, stats: Option<&[PointStats]>) -> Result<()> {
         if let (Some(Inner::Ng(w)), Some(stats)) = (&mut self.inner, stats) {
             let end = self.last_ts;
-            for (i, s) in stats.iter().enumerate().take(self.interfaces) {
+            for (i, s) in stats.iter().enumerate().take(self.linktypes.len()) {
                 let isb = InterfaceStatisticsBlock {
                     interface_id: i as u32,
                     timestamp: end,
