@@ -44,7 +44,10 @@ impl Lab {
             bail!("lab tests build network namespaces and need root (run the tests as root)");
         }
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let prefix = format!("hd{}x{n}", std::process::id() % 100_000);
+        if n == 0 {
+            remove_stale();
+        }
+        let prefix = format!("hd{}x{n}", std::process::id());
         Ok(Lab {
             prefix,
             namespaces: Vec::new(),
@@ -118,6 +121,28 @@ impl Lab {
         match handle.join() {
             Ok(r) => r.context("setns"),
             Err(_) => bail!("thread inside {short} panicked"),
+        }
+    }
+}
+
+/// Remove namespaces left by lab runs whose process is gone (killed with -9, say).
+fn remove_stale() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("hd") else {
+            continue;
+        };
+        let Some((pid, _)) = rest.split_once('x') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
         }
     }
 }
