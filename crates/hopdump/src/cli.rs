@@ -27,7 +27,8 @@ pub enum Command {
 /// Output flags shared by `capture` and `read`, with tcpdump's meaning.
 #[derive(Args, Debug, Clone)]
 pub struct OutputArgs {
-    /// Don't resolve names: -n hosts, -nn hosts and ports (hopdump never queries DNS).
+    /// Don't convert addresses and ports to names (-n, -nn). hopdump never queries DNS: names
+    /// come from /etc/hosts and /etc/services only.
     #[arg(short = 'n', action = clap::ArgAction::Count)]
     pub numeric: u8,
     /// Verbose: -v, -vv (IP header fields, checksums).

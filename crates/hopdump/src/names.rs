@@ -16,7 +16,8 @@ pub struct Tables {
 }
 
 impl Tables {
-    /// Load what `-n` count asks for: 0 → hosts and ports, 1 → ports only, 2+ → nothing.
+    /// Load what the `-n` count asks for: 0 → hosts and ports; with -n or -nn tcpdump 4.99
+    /// prints numbers for both, so nothing is loaded.
     pub fn load(numeric: u8) -> Tables {
         let mut t = Tables::default();
         if numeric == 0 {
@@ -31,7 +32,7 @@ impl Tables {
                 }
             }
         }
-        if numeric <= 1 {
+        if numeric == 0 {
             if let Ok(text) = std::fs::read_to_string("/etc/services") {
                 for line in text.lines() {
                     let mut words = line.split('#').next().unwrap_or("").split_whitespace();

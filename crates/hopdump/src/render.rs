@@ -76,7 +76,7 @@ impl Renderer {
             link_header: args.link_header,
             quiet: args.quiet,
             numeric_hosts: args.numeric >= 1,
-            numeric_ports: args.numeric >= 2,
+            numeric_ports: args.numeric >= 1,
             absolute_seq: args.absolute_seq,
         };
         let sink = match &args.write {
@@ -197,15 +197,6 @@ impl Renderer {
             w.finish(stats)?;
         }
         out.flush()?;
-        Ok(())
-    }
-
-    /// Flush buffered text (called when a live capture is idle).
-    pub fn flush(&mut self) -> anyhow::Result<()> {
-        if let Sink::File(w) = &mut self.sink {
-            w.flush()?;
-        }
-        self.out.flush()?;
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ impl TimeFormat {
     }
 
     fn delta(&self, out: &mut Vec<u8>, d: u64) {
+        // tcpdump 4.99 prints deltas with a leading space.
+        out.push(b' ');
         let secs = d / 1_000_000_000;
         Self::two(out, secs / 3600);
         out.push(b':');
@@ -125,7 +127,7 @@ mod tests {
         assert_eq!(fmt(1, false, &t), ["", ""]);
         assert_eq!(fmt(2, false, &t), ["1700000000.123456 ", "1700000001.000000 "]);
         assert_eq!(fmt(2, true, &t)[0], "1700000000.123456789 ");
-        assert_eq!(fmt(3, false, &t), ["00:00:00.000000 ", "00:00:00.876543 "]);
-        assert_eq!(fmt(5, false, &t)[1], "00:00:00.876543 ");
+        assert_eq!(fmt(3, false, &t), [" 00:00:00.000000 ", " 00:00:00.876543 "]);
+        assert_eq!(fmt(5, false, &t)[1], " 00:00:00.876543 ");
     }
 }

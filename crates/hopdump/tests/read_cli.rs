@@ -11,7 +11,7 @@ fn sample() -> Vec<(u64, Vec<u8>, u32)> {
         let syn = tcp_syn(40000 + i as u16);
         let len = syn.len() as u32;
         frames.push((T0 + i * 1_000_123, syn, len));
-        let u = udp([198, 51, 100, 240], 53, b"hello");
+        let u = udp([198, 51, 100, 240], 9999, b"hello");
         let len = u.len() as u32;
         frames.push((T0 + i * 1_000_123 + 500, u, len));
     }
@@ -25,7 +25,7 @@ fn read_prints_the_same_lines_as_tcpdump() {
     let f = dir.path().join("s.pcap");
     write(&f, &pcap(1, &sample()));
     let fs = f.to_str().unwrap();
-    for flags in [&["-nn"][..], &["-nn", "-e"], &["-nn", "-tt"], &["-nn", "-ttt"], &["-nn", "-tttt"], &["-nn", "-t", "-v"], &["-nn", "-q"]] {
+    for flags in [&["-nn"][..], &["-nn", "-e"], &["-nn", "-tt"], &["-nn", "-ttt"], &["-nn", "-tttt"], &["-nn", "-ttttt"], &["-n"], &["-nn", "-S"], &["-nn", "-t", "-v"], &["-nn", "-q"]] {
         let mut args = vec!["read", "-r", fs];
         args.extend_from_slice(flags);
         let ours = run(&args);
@@ -46,10 +46,10 @@ fn filter_count_and_json() {
     let f = dir.path().join("s.pcap");
     write(&f, &pcap(1, &sample()));
     let fs = f.to_str().unwrap();
-    let o = run(&["read", "-r", fs, "-nn", "udp", "and", "port", "53"]);
+    let o = run(&["read", "-r", fs, "-nn", "udp", "and", "port", "9999"]);
     assert!(o.status.success());
     assert_eq!(stdout(&o).lines().count(), 5);
-    assert!(stdout(&o).lines().all(|l| l.contains("198.51.100.10.5000 > 198.51.100.240.53: UDP, length 5")), "{}", stdout(&o));
+    assert!(stdout(&o).lines().all(|l| l.contains("198.51.100.10.5000 > 198.51.100.240.9999: UDP, length 5")), "{}", stdout(&o));
     let o = run(&["read", "-r", fs, "-c", "3", "tcp"]);
     assert_eq!(stdout(&o).lines().count(), 3);
     let o = run(&["read", "-r", fs, "--json", "tcp[tcpflags] & tcp-syn != 0"]);
@@ -61,7 +61,7 @@ fn filter_count_and_json() {
     assert_eq!(lines.len(), 5);
     for v in &lines {
         assert_eq!(v["schema"], "hopdump.record/1");
-        assert_eq!(v["len"], 58);
+        assert_eq!(v["len"], 66);
         assert!(v["ts_ns"].as_u64().unwrap() >= T0);
         assert!(v["packet"].is_object());
     }
