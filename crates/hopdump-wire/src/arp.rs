@@ -207,6 +207,7 @@ pub(crate) fn print(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
             ip_or_complaint(cx, pro, ap.spa());
         }
         _ => {
+            // tcpdump's ARP printer dumps unknown operations even with -q.
             return cx.hex_and_ascii("\n\t", p, p.len());
         }
     }

@@ -232,7 +232,7 @@ pub(crate) fn print(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
             }
         }
         cx.s("LLC");
-        return cx.hex_and_ascii("\n\t", p, p.len());
+        return cx.default_print(p);
     }
     if cx.opts.link_header {
         type_print(cx, t);
@@ -252,7 +252,7 @@ pub(crate) fn print(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
             cx.u(orig_length);
             cx.s(": ");
         }
-        cx.hex_and_ascii("\n\t", p, p.len())?;
+        cx.default_print(p)?;
     }
     Ok(())
 }

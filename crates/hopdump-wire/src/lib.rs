@@ -39,6 +39,7 @@ pub mod ethernet;
 mod field;
 mod flow;
 pub mod geneve;
+mod http;
 pub mod icmp;
 pub mod icmpv6;
 pub mod ipv4;

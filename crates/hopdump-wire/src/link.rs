@@ -117,7 +117,7 @@ pub(crate) fn print_null(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
             if !cx.opts.link_header {
                 null_hdr_print(cx, family, length.wrapping_add(4));
             }
-            cx.hex_and_ascii("\n\t", rest, rest.len())
+            cx.default_print(rest)
         }
     }
 }

@@ -255,6 +255,11 @@ impl Cx<'_> {
         if length > p.len() { Err(Truncated) } else { Ok(()) }
     }
 
+    /// `ND_DEFAULTPRINT(p, caplen)`: the hex+ASCII dump of undecoded bytes, which `-q` suppresses.
+    pub(crate) fn default_print(&mut self, p: &[u8]) -> Res {
+        if self.opts.quiet { Ok(()) } else { self.hex_and_ascii("\n\t", p, p.len()) }
+    }
+
     /// `hex_print(ident, p, length)` / `print_unknown_data`: hex only, 16 bytes a line.
     pub(crate) fn hex_only(&mut self, ident: &str, p: &[u8], length: usize) -> Res {
         let n = length.min(p.len());
@@ -422,7 +427,7 @@ fn packet(cx: &mut Cx<'_>, link: LinkType, data: &[u8], len: u32) {
         LinkType::Other(_) => {
             // tcpdump refuses to open such a file; print the bytes rather than nothing.
             cx.s("unsupported link type");
-            cx.hex_and_ascii("\n\t", data, data.len())
+            cx.default_print(data)
         }
     };
     if r.is_err() {

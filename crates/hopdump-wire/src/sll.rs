@@ -180,7 +180,7 @@ fn body(cx: &mut Cx<'_>, hdr: &[u8], mut p: &[u8], mut length: u32, mut proto: u
     loop {
         if proto <= crate::ethernet::MAX_LENGTH_VAL {
             // IPX / LLC printers are not reproduced: dump the payload as tcpdump does for unknown types.
-            return cx.hex_and_ascii("\n\t", p, p.len());
+            return cx.default_print(p);
         } else if proto == 0x8100 {
             if p.len() < 4 {
                 cx.proto = "vlan";
@@ -213,7 +213,7 @@ fn body(cx: &mut Cx<'_>, hdr: &[u8], mut p: &[u8], mut length: u32, mut proto: u
                         sll_header(cx, hdr, length.wrapping_add(hl))?;
                     }
                 }
-                cx.hex_and_ascii("\n\t", p, p.len())?;
+                cx.default_print(p)?;
             }
             return Ok(());
         }

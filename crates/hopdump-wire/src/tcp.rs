@@ -364,8 +364,30 @@ fn print_options(cx: &mut Cx<'_>, opts: &[u8], mut hlen: u32, rev: bool, thseq: 
                 cx.u(v);
                 2
             }
+            34 => {
+                let datalen = len - 2;
+                lencheck!(datalen);
+                cx.ch(b' ');
+                fastopen(cx, cp, datalen, false)?;
+                datalen
+            }
+            254 => {
+                let datalen = len - 2;
+                lencheck!(datalen);
+                if datalen < 2 {
+                    return Ok(OptEnd::Bad(!first_opt));
+                }
+                let magic = be16(cp, 0)?;
+                cx.ch(b'-');
+                if magic == 0xf989 {
+                    fastopen(cx, tail(cp, 2), datalen - 2, true)?;
+                } else {
+                    cx.x04(magic);
+                }
+                datalen
+            }
             _ => {
-                // mptcp, tfo and exp get dedicated printers in tcpdump; printed here as hex.
+                // MPTCP (30) has a dedicated printer in tcpdump; printed here as hex.
                 let datalen = len - 2;
                 if datalen > 0 {
                     cx.s(" 0x");
@@ -391,6 +413,24 @@ fn print_options(cx: &mut Cx<'_>, opts: &[u8], mut hlen: u32, rev: bool, thseq: 
         }
     }
     Ok(OptEnd::Done)
+}
+
+/// `print_tcp_fastopen_option`
+fn fastopen(cx: &mut Cx<'_>, cp: &[u8], datalen: u32, exp: bool) -> Res {
+    if exp {
+        cx.s("tfo");
+    }
+    if datalen == 0 {
+        cx.s(" cookiereq");
+    } else if datalen % 2 != 0 || !(4..=16).contains(&datalen) {
+        cx.invalid();
+    } else {
+        cx.s(" cookie ");
+        for i in 0..datalen as usize {
+            cx.x02(u8_at(cp, i)?);
+        }
+    }
+    Ok(())
 }
 
 /// Relative-sequence bookkeeping (`tcp_seq_hash`). Returns (seq, ack, rev, thseq, thack).
@@ -564,6 +604,11 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
     let payload = tail(bp, hlen as usize);
     if flags & RST != 0 && cx.opts.verbose > 0 {
         rst_data(cx, payload, length);
+        return Ok(());
+    }
+    if crate::http::is_http_port(sport) || crate::http::is_http_port(dport) {
+        cx.s(": ");
+        return crate::http::print(cx, payload, length);
     }
     Ok(())
 }
