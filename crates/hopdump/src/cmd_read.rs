@@ -15,6 +15,8 @@ pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
     };
     let mut reader = FileReader::open(&args.file)?;
     let mut renderer = Renderer::new(&args.out, Vec::new(), false)?;
+    // As tcpdump -r: SLL2 interface indexes are named from this host's current namespace.
+    let local_ifnames = hopdump_capture::netns::interfaces();
     let limit = args.out.count.unwrap_or(u64::MAX);
     let mut shown = 0u64;
     let mut failure: Option<anyhow::Error> = None;
@@ -30,7 +32,7 @@ pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
                 linktype: i.linktype,
                 snaplen: i.snaplen,
                 filter: filter.as_ref().map(|f| f.expr().to_string()),
-                ifnames: Vec::new(),
+                ifnames: local_ifnames.clone(),
             }) {
                 failure = Some(e);
                 return ControlFlow::Break(());

@@ -182,3 +182,48 @@ fn unknown_interface_and_namespace_are_clear_errors() {
     let err = stderr(&o);
     assert!(err.contains("no-such-netns-hd") && err.contains("ip netns list"), "{err}");
 }
+
+#[test]
+fn any_point_in_a_namespace_prints_like_tcpdump_there() {
+    if !lab_allowed() {
+        return;
+    }
+    require("tcpdump");
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let out = dir.path().join("any.pcap");
+    let any = format!("{}/any", lab.ns("b"));
+    let mut child = hopdump()
+        .args(["capture", "-i", &any, "-w", out.to_str().unwrap(), "-c", "10"])
+        .args(["--ready-file", ready.to_str().unwrap(), "udp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &ready);
+    send_udp(&lab, "a", "192.0.2.2", 4444, 10);
+    let o = wait_exit(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let f = out.to_str().unwrap();
+    for flags in [&["-nn"][..], &["-nn", "-e"], &["-nn", "-v"]] {
+        // Both read inside namespace b, where the SLL2 interface indexes mean something.
+        let ours = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns("b"), env!("CARGO_BIN_EXE_hopdump"), "read", "-r", f])
+            .args(flags)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        let theirs = std::process::Command::new("ip")
+            .args(["netns", "exec", &lab.ns("b"), "tcpdump", "-r", f])
+            .args(flags)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        assert!(ours.status.success(), "{}", stderr(&ours));
+        let per_packet = if flags.contains(&"-v") { 2 } else { 1 };
+        assert_eq!(stdout(&ours).lines().count(), 10 * per_packet);
+        assert!(stdout(&ours).contains("b0"), "names the interface: {}", stdout(&ours));
+        assert_eq!(stdout(&ours), stdout(&theirs), "flags {flags:?}");
+    }
+}
