@@ -209,7 +209,7 @@ fn print_route(cx: &mut Cx<'_>, cp: &[u8], length: u32) -> Result<(), ()> {
     }
     let raw = u32::from(u8_at(cp, 2).map_err(|_| ())?);
     let ptr = raw.wrapping_sub(1);
-    if ptr < 3 || (ptr + 1) & 3 != 0 || ptr > length + 1 {
+    if ptr < 3 || ptr.wrapping_add(1) & 3 != 0 || ptr > length + 1 {
         cx.s(" [bad ptr ");
         cx.u(raw);
         cx.s("]");
