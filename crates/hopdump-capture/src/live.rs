@@ -65,6 +65,8 @@ pub struct PointInfo {
     pub spec: PointSpec,
     /// pcap LINKTYPE of the frames from this point.
     pub linktype: u32,
+    /// libpcap's name and description of it, e.g. "EN10MB (Ethernet)".
+    pub linktype_name: String,
     pub snaplen: u32,
     /// ifindex inside its namespace (None for `any`).
     pub ifindex: Option<u32>,
@@ -438,6 +440,13 @@ fn open_point(spec: &PointSpec, opts: &LiveOptions) -> Result<(Active, PointInfo
     let info = PointInfo {
         spec: spec.clone(),
         linktype: cap.get_datalink().0 as u32,
+        linktype_name: {
+            let l = cap.get_datalink();
+            match (l.get_name(), l.get_description()) {
+                (Ok(n), Ok(d)) => format!("{n} ({d})"),
+                _ => l.0.to_string(),
+            }
+        },
         snaplen,
         ifindex,
         netns_inode: netns::current_inode(),

@@ -91,7 +91,7 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     for p in &points {
         eprintln!(
             "hopdump: listening on {}, link-type {}, snapshot length {} bytes",
-            p.spec.label, p.linktype, p.snaplen
+            p.spec.label, p.linktype_name, p.snaplen
         );
     }
     let interfaces = points
