@@ -16,17 +16,15 @@ use crate::timefmt::TimeFormat;
 /// Schema of one `--json` line.
 pub const RECORD_SCHEMA: &str = "hopdump.record/1";
 
-/// One NDJSON line: where and when a packet was seen, and everything decoded from it.
+/// One NDJSON line (`--json`): where and when a packet was seen, and everything decoded
+/// from it. Fields: `schema` ("hopdump.record/1"), `point` (capture point label = pcapng
+/// interface name), `ts_ns` (nanoseconds since the Unix epoch), `packet` (hopdump-wire's
+/// `Packet`, schema "hopdump.packet/1": link type, lengths and decoded layers).
 #[derive(Serialize)]
 struct JsonRecord<'a> {
     schema: &'static str,
-    /// Capture point (pcapng interface name).
     point: &'a str,
-    /// Nanoseconds since the Unix epoch.
     ts_ns: u64,
-    caplen: usize,
-    len: u32,
-    linktype: u32,
     packet: hopdump_wire::Packet,
 }
 
@@ -162,9 +160,6 @@ impl Renderer {
                     schema: RECORD_SCHEMA,
                     point: &slot.label,
                     ts_ns,
-                    caplen: data.len(),
-                    len: orig_len,
-                    linktype: slot.linktype,
                     packet: hopdump_wire::decode(slot.link, data, orig_len),
                 };
                 self.line.clear();

@@ -61,7 +61,7 @@ fn filter_count_and_json() {
     assert_eq!(lines.len(), 5);
     for v in &lines {
         assert_eq!(v["schema"], "hopdump.record/1");
-        assert_eq!(v["len"], 66);
+        assert_eq!(v["packet"]["len"], 66);
         assert!(v["ts_ns"].as_u64().unwrap() >= T0);
         assert!(v["packet"].is_object());
     }
@@ -127,4 +127,32 @@ fn rewrite_to_pcapng_opens_in_tshark() {
     let a = run(&["read", "-r", f.to_str().unwrap(), "-nn", "tcp"]);
     let b = run(&["read", "-r", out.to_str().unwrap(), "-nn"]);
     assert_eq!(stdout(&a), stdout(&b));
+}
+
+/// The JSON contract: real output deserialises into strict types (unknown fields rejected).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Record {
+    schema: String,
+    point: String,
+    ts_ns: u64,
+    packet: hopdump_wire::Packet,
+}
+
+#[test]
+fn json_output_matches_the_strict_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.pcap");
+    write(&f, &pcap(1, &sample()));
+    let o = run(&["read", "-r", f.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let recs: Vec<Record> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(recs.len(), 10);
+    assert!(recs.iter().all(|r| r.schema == "hopdump.record/1" && r.point == "if0"));
+    assert_eq!(recs[0].ts_ns, T0);
+    assert_eq!(recs[1].packet.len, 47);
 }
