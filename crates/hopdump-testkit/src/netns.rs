@@ -282,7 +282,10 @@ impl Lab {
             }
             Err(_) => {
                 self.kill(pid);
-                bail!("{:?} in {short} did not become ready in {READY_TIMEOUT:?}", args)
+                bail!(
+                    "{:?} in {short} did not become ready in {READY_TIMEOUT:?}",
+                    args
+                )
             }
         }
     }
@@ -401,7 +404,9 @@ pub fn remove_ns_and_processes(full_name: &str) {
             unsafe { libc::kill(raw, libc::SIGKILL) };
         }
     }
-    let _ = Command::new("ip").args(["netns", "del", full_name]).output();
+    let _ = Command::new("ip")
+        .args(["netns", "del", full_name])
+        .output();
 }
 
 impl Drop for Lab {

@@ -66,7 +66,8 @@ fn upstream_services() -> Vec<Service> {
 
 #[test]
 fn iptables_restore_input_matches_upstream_test_overall_iptables_rules() {
-    let reference = include_str!("fixtures/kube-proxy/01_iptables_upstream_TestOverallIPTablesRules.txt");
+    let reference =
+        include_str!("fixtures/kube-proxy/01_iptables_upstream_TestOverallIPTablesRules.txt");
     let cfg = ProxyConfig {
         node_name: "testHostname".into(),
         node_ips: vec![ip("192.168.0.2")],

@@ -99,7 +99,10 @@ mod tests {
             endpoint_hash("default/nginx-mlb-l2-service", "tcp", "10.42.0.25:8080"),
             "H3SFLVALEZ5LECV3"
         );
-        assert_eq!(port_proto_hash("default/web:http", "tcp"), "CDGGSHYLG3RE2FKL");
+        assert_eq!(
+            port_proto_hash("default/web:http", "tcp"),
+            "CDGGSHYLG3RE2FKL"
+        );
     }
 
     #[test]

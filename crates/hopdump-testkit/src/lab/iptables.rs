@@ -93,10 +93,7 @@ impl Table {
         let bare = format!("-A {chain}");
         self.rules
             .iter()
-            .filter_map(|r| {
-                r.strip_prefix(&p)
-                    .or_else(|| (r == &bare).then_some(""))
-            })
+            .filter_map(|r| r.strip_prefix(&p).or_else(|| (r == &bare).then_some("")))
             .collect()
     }
 }
@@ -167,7 +164,12 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> Ruleset {
     ] {
         filter.chain(c);
     }
-    for c in [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ] {
+    for c in [
+        KUBE_SERVICES,
+        KUBE_NODEPORTS,
+        KUBE_POSTROUTING,
+        KUBE_MARK_MASQ,
+    ] {
         nat.chain(c);
     }
 
@@ -201,7 +203,15 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> Ruleset {
 
     for svc in services {
         for port in &svc.ports {
-            service_port_rules(svc, port, cfg, v6, local_match.as_deref(), &mut filter, &mut nat);
+            service_port_rules(
+                svc,
+                port,
+                cfg,
+                v6,
+                local_match.as_deref(),
+                &mut filter,
+                &mut nat,
+            );
         }
     }
 
@@ -228,7 +238,15 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> Ruleset {
     };
     filter.add(
         KUBE_FORWARD,
-        &["-m", "conntrack", "--ctstate", "INVALID", invalid_nfacct, "-j", "DROP"],
+        &[
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "INVALID",
+            invalid_nfacct,
+            "-j",
+            "DROP",
+        ],
     );
     filter.add(
         KUBE_FORWARD,
@@ -310,7 +328,13 @@ fn jump_rules(cfg: &ProxyConfig, filter: &mut Table, nat: &mut Table, mangle: &m
     mangle.chain("KUBE-PROXY-CANARY");
 
     let new = ["-m", "conntrack", "--ctstate", "NEW"];
-    let c = |s: &str| ["-m", "comment", "--comment"].map(String::from).into_iter().chain([q(s.to_string())]).collect::<Vec<_>>();
+    let c = |s: &str| {
+        ["-m", "comment", "--comment"]
+            .map(String::from)
+            .into_iter()
+            .chain([q(s.to_string())])
+            .collect::<Vec<_>>()
+    };
     let lbfw = c("kubernetes load balancer firewall");
     let hc = c("kubernetes health check service ports");
     let ext = c("kubernetes externally-visible service portals");
@@ -330,14 +354,26 @@ fn jump_rules(cfg: &ProxyConfig, filter: &mut Table, nat: &mut Table, mangle: &m
     };
     add(filter, "INPUT", join(&[&newv, &lbfw], KUBE_PROXY_FIREWALL));
     add(filter, "INPUT", join(&[&hc], KUBE_NODEPORTS));
-    add(filter, "INPUT", join(&[&newv, &ext], KUBE_EXTERNAL_SERVICES));
+    add(
+        filter,
+        "INPUT",
+        join(&[&newv, &ext], KUBE_EXTERNAL_SERVICES),
+    );
     if !cfg.v6() {
         add(filter, "INPUT", join(&[], KUBE_FIREWALL));
     }
-    add(filter, "FORWARD", join(&[&newv, &lbfw], KUBE_PROXY_FIREWALL));
+    add(
+        filter,
+        "FORWARD",
+        join(&[&newv, &lbfw], KUBE_PROXY_FIREWALL),
+    );
     add(filter, "FORWARD", join(&[&fwd], KUBE_FORWARD));
     add(filter, "FORWARD", join(&[&newv, &portals], KUBE_SERVICES));
-    add(filter, "FORWARD", join(&[&newv, &ext], KUBE_EXTERNAL_SERVICES));
+    add(
+        filter,
+        "FORWARD",
+        join(&[&newv, &ext], KUBE_EXTERNAL_SERVICES),
+    );
     add(filter, "OUTPUT", join(&[&newv, &lbfw], KUBE_PROXY_FIREWALL));
     add(filter, "OUTPUT", join(&[&newv, &portals], KUBE_SERVICES));
     if !cfg.v6() {
@@ -424,8 +460,18 @@ fn service_port_rules(
     // Cluster IP.
     let cluster_comment = q(format!("{spn} cluster IP"));
     let base_cip = [
-        "-m", "comment", "--comment", &cluster_comment, "-m", proto, "-p", proto, "-d", &cip,
-        "--dport", &dport,
+        "-m",
+        "comment",
+        "--comment",
+        &cluster_comment,
+        "-m",
+        proto,
+        "-p",
+        proto,
+        "-d",
+        &cip,
+        "--dport",
+        &dport,
     ];
     if has_internal {
         if let Some(local) = local_cidr {
@@ -438,8 +484,20 @@ fn service_port_rules(
         nat.add(KUBE_SERVICES, &a);
     } else {
         let a = [
-            "-m", "comment", "--comment", &int_filter_comment, "-m", proto, "-p", proto, "-d",
-            &cip, "--dport", &dport, "-j", int_filter_target,
+            "-m",
+            "comment",
+            "--comment",
+            &int_filter_comment,
+            "-m",
+            proto,
+            "-p",
+            proto,
+            "-d",
+            &cip,
+            "--dport",
+            &dport,
+            "-j",
+            int_filter_target,
         ];
         filter.add(KUBE_SERVICES, &a);
     }
@@ -452,8 +510,20 @@ fn service_port_rules(
             nat.add(
                 KUBE_SERVICES,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", proto, "-p", proto, "-d", &eip,
-                    "--dport", &dport, "-j", &external_traffic_chain,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "-d",
+                    &eip,
+                    "--dport",
+                    &dport,
+                    "-j",
+                    &external_traffic_chain,
                 ],
             );
         }
@@ -461,8 +531,20 @@ fn service_port_rules(
             filter.add(
                 KUBE_EXTERNAL_SERVICES,
                 &[
-                    "-m", "comment", "--comment", &ext_filter_comment, "-m", proto, "-p", proto,
-                    "-d", &eip, "--dport", &dport, "-j", ext_filter_target,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &ext_filter_comment,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "-d",
+                    &eip,
+                    "--dport",
+                    &dport,
+                    "-j",
+                    ext_filter_target,
                 ],
             );
         }
@@ -476,8 +558,20 @@ fn service_port_rules(
             nat.add(
                 KUBE_SERVICES,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", proto, "-p", proto, "-d", &lb,
-                    "--dport", &dport, "-j", &lb_chain,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "-d",
+                    &lb,
+                    "--dport",
+                    &dport,
+                    "-j",
+                    &lb_chain,
                 ],
             );
         }
@@ -486,8 +580,20 @@ fn service_port_rules(
             filter.add(
                 KUBE_PROXY_FIREWALL,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", proto, "-p", proto, "-d", &lb,
-                    "--dport", &dport, "-j", "DROP",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "-d",
+                    &lb,
+                    "--dport",
+                    &dport,
+                    "-j",
+                    "DROP",
                 ],
             );
         }
@@ -498,8 +604,20 @@ fn service_port_rules(
             filter.add(
                 KUBE_EXTERNAL_SERVICES,
                 &[
-                    "-m", "comment", "--comment", &ext_filter_comment, "-m", proto, "-p", proto,
-                    "-d", &lb, "--dport", &dport, "-j", ext_filter_target,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &ext_filter_comment,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "-d",
+                    &lb,
+                    "--dport",
+                    &dport,
+                    "-j",
+                    ext_filter_target,
                 ],
             );
         }
@@ -513,17 +631,42 @@ fn service_port_rules(
                 nat.add(
                     KUBE_NODEPORTS,
                     &[
-                        "-m", "comment", "--comment", &spn, "-m", proto, "-p", proto, "-d",
-                        "127.0.0.0/8", "--dport", &np, "-m", "nfacct", "--nfacct-name",
-                        "localhost_nps_accepted_pkts", "-j", &external_traffic_chain,
+                        "-m",
+                        "comment",
+                        "--comment",
+                        &spn,
+                        "-m",
+                        proto,
+                        "-p",
+                        proto,
+                        "-d",
+                        "127.0.0.0/8",
+                        "--dport",
+                        &np,
+                        "-m",
+                        "nfacct",
+                        "--nfacct-name",
+                        "localhost_nps_accepted_pkts",
+                        "-j",
+                        &external_traffic_chain,
                     ],
                 );
             }
             nat.add(
                 KUBE_NODEPORTS,
                 &[
-                    "-m", "comment", "--comment", &spn, "-m", proto, "-p", proto, "--dport", &np,
-                    "-j", &external_traffic_chain,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &spn,
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "--dport",
+                    &np,
+                    "-j",
+                    &external_traffic_chain,
                 ],
             );
         }
@@ -531,8 +674,21 @@ fn service_port_rules(
             filter.add(
                 KUBE_EXTERNAL_SERVICES,
                 &[
-                    "-m", "comment", "--comment", &ext_filter_comment, "-m", "addrtype",
-                    "--dst-type", "LOCAL", "-m", proto, "-p", proto, "--dport", &np, "-j",
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &ext_filter_comment,
+                    "-m",
+                    "addrtype",
+                    "--dst-type",
+                    "LOCAL",
+                    "-m",
+                    proto,
+                    "-p",
+                    proto,
+                    "--dport",
+                    &np,
+                    "-j",
                     ext_filter_target,
                 ],
             );
@@ -546,7 +702,17 @@ fn service_port_rules(
         filter.add(
             KUBE_NODEPORTS,
             &[
-                "-m", "comment", "--comment", &c, "-m", "tcp", "-p", "tcp", "--dport", &hc, "-j",
+                "-m",
+                "comment",
+                "--comment",
+                &c,
+                "-m",
+                "tcp",
+                "-p",
+                "tcp",
+                "--dport",
+                &hc,
+                "-j",
                 "ACCEPT",
             ],
         );
@@ -560,30 +726,64 @@ fn service_port_rules(
     if uses_ext_chain {
         nat.chain(&ext_chain);
         if !etp_local {
-            let c = q(format!("masquerade traffic for {spn} external destinations"));
-            nat.add(&ext_chain, &["-m", "comment", "--comment", &c, "-j", KUBE_MARK_MASQ]);
+            let c = q(format!(
+                "masquerade traffic for {spn} external destinations"
+            ));
+            nat.add(
+                &ext_chain,
+                &["-m", "comment", "--comment", &c, "-j", KUBE_MARK_MASQ],
+            );
         } else {
             if let Some(local) = local_cidr {
                 let c = q(format!("pod traffic for {spn} external destinations"));
                 nat.add(
                     &ext_chain,
-                    &["-m", "comment", "--comment", &c, "-s", local, "-j", &svc_chain],
+                    &[
+                        "-m",
+                        "comment",
+                        "--comment",
+                        &c,
+                        "-s",
+                        local,
+                        "-j",
+                        &svc_chain,
+                    ],
                 );
             }
-            let c = q(format!("masquerade LOCAL traffic for {spn} external destinations"));
+            let c = q(format!(
+                "masquerade LOCAL traffic for {spn} external destinations"
+            ));
             nat.add(
                 &ext_chain,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", "addrtype", "--src-type", "LOCAL",
-                    "-j", KUBE_MARK_MASQ,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    "addrtype",
+                    "--src-type",
+                    "LOCAL",
+                    "-j",
+                    KUBE_MARK_MASQ,
                 ],
             );
-            let c = q(format!("route LOCAL traffic for {spn} external destinations"));
+            let c = q(format!(
+                "route LOCAL traffic for {spn} external destinations"
+            ));
             nat.add(
                 &ext_chain,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", "addrtype", "--src-type", "LOCAL",
-                    "-j", &svc_chain,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    "addrtype",
+                    "--src-type",
+                    "LOCAL",
+                    "-j",
+                    &svc_chain,
                 ],
             );
         }
@@ -612,22 +812,47 @@ fn service_port_rules(
                 let lb = host(*lb);
                 nat.add(
                     &fw_chain,
-                    &["-m", "comment", "--comment", &c, "-s", &lb, "-j", &ext_chain],
+                    &[
+                        "-m",
+                        "comment",
+                        "--comment",
+                        &c,
+                        "-s",
+                        &lb,
+                        "-j",
+                        &ext_chain,
+                    ],
                 );
             }
         }
-        let c = q(format!("other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"));
+        let c = q(format!(
+            "other traffic to {spn} will be dropped by KUBE-PROXY-FIREWALL"
+        ));
         nat.add(&fw_chain, &["-m", "comment", "--comment", &c]);
     }
 
     // KUBE-SVC-* / KUBE-SVL-*.
     if uses_cluster_chain {
         nat.chain(&svc_chain);
-        endpoint_jumps(&mut *nat, &svc_chain, &spn, proto, port.target_port, &cluster_eps);
+        endpoint_jumps(
+            &mut *nat,
+            &svc_chain,
+            &spn,
+            proto,
+            port.target_port,
+            &cluster_eps,
+        );
     }
     if uses_local_chain {
         nat.chain(&svl_chain);
-        endpoint_jumps(&mut *nat, &svl_chain, &spn, proto, port.target_port, &local_eps);
+        endpoint_jumps(
+            &mut *nat,
+            &svl_chain,
+            &spn,
+            proto,
+            port.target_port,
+            &local_eps,
+        );
     }
 
     // KUBE-SEP-*: every endpoint a used chain can reach.
@@ -650,13 +875,32 @@ fn service_port_rules(
         let ip = host(ep.ip);
         nat.add(
             &sep,
-            &["-m", "comment", "--comment", &spn, "-s", &ip, "-j", KUBE_MARK_MASQ],
+            &[
+                "-m",
+                "comment",
+                "--comment",
+                &spn,
+                "-s",
+                &ip,
+                "-j",
+                KUBE_MARK_MASQ,
+            ],
         );
         nat.add(
             &sep,
             &[
-                "-m", "comment", "--comment", &spn, "-m", proto, "-p", proto, "-j", "DNAT",
-                "--to-destination", &eps,
+                "-m",
+                "comment",
+                "--comment",
+                &spn,
+                "-m",
+                proto,
+                "-p",
+                proto,
+                "-j",
+                "DNAT",
+                "--to-destination",
+                &eps,
             ],
         );
     }
@@ -681,8 +925,18 @@ fn endpoint_jumps(
             nat.add(
                 chain,
                 &[
-                    "-m", "comment", "--comment", &c, "-m", "statistic", "--mode", "random",
-                    "--probability", &p, "-j", &sep,
+                    "-m",
+                    "comment",
+                    "--comment",
+                    &c,
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &p,
+                    "-j",
+                    &sep,
                 ],
             );
         } else {

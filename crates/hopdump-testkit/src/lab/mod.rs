@@ -1,7 +1,17 @@
 //! The MetalLB layer-2 + kube-proxy lab: real namespaces, bridges, veths, rules and a
 //! user-space ARP/NDP announcer, plus the fault injectors that break the path the ways users hit.
 
+pub mod announcer;
+pub mod backend;
 pub mod hash;
 pub mod iptables;
+pub mod kubeproxy;
 pub mod model;
 pub mod nftables;
+pub mod offload;
+pub mod probe;
+pub mod topology;
+
+pub use kubeproxy::ProxyMode;
+pub use probe::{Http, Outcome};
+pub use topology::{Cluster, Overlay, Runner, Spec};

@@ -139,7 +139,8 @@ impl FromStr for Cidr {
         let len = if l.is_empty() {
             max
         } else {
-            l.parse().with_context(|| format!("bad prefix length in {s:?}"))?
+            l.parse()
+                .with_context(|| format!("bad prefix length in {s:?}"))?
         };
         if len > max {
             bail!("prefix length {len} too long in {s:?}");

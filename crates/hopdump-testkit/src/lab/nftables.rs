@@ -31,15 +31,18 @@ impl NftScript {
     }
 }
 
+/// Declarations (table, sets, maps, chains) go before rules and elements, so a rule may
+/// name a chain declared later in the proxier's order.
 struct Gen {
     t: String,
-    lines: Vec<String>,
+    decl: Vec<String>,
+    body: Vec<String>,
     v6: bool,
 }
 
 impl Gen {
     fn add(&mut self, what: &str) {
-        self.lines.push(format!("add {what}"));
+        self.decl.push(format!("add {what}"));
     }
     fn chain(&mut self, name: &str) {
         let t = self.t.clone();
@@ -47,11 +50,12 @@ impl Gen {
     }
     fn rule(&mut self, chain: &str, rule: &str) {
         let t = self.t.clone();
-        self.add(&format!("rule {t} {chain} {rule}"));
+        self.body.push(format!("add rule {t} {chain} {rule}"));
     }
     fn element(&mut self, set: &str, elem: &str) {
         let t = self.t.clone();
-        self.add(&format!("element {t} {set} {{ {elem} }}"));
+        self.body
+            .push(format!("add element {t} {set} {{ {elem} }}"));
     }
     fn ip(&self) -> &'static str {
         if self.v6 { "ip6" } else { "ip" }
@@ -67,7 +71,8 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
     let family = if v6 { "ip6" } else { "ip" };
     let mut g = Gen {
         t: format!("{family} kube-proxy"),
-        lines: Vec::new(),
+        decl: Vec::new(),
+        body: Vec::new(),
         v6,
     };
     let t = g.t.clone();
@@ -75,7 +80,9 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
     let ipk = g.ip();
     let mark = format!("{:#x}", 1u32 << cfg.masquerade_bit);
 
-    g.add(&format!("table {t} {{ comment \"rules for kube-proxy\" ; }}"));
+    g.add(&format!(
+        "table {t} {{ comment \"rules for kube-proxy\" ; }}"
+    ));
     g.add(&format!(
         "set {t} cluster-ips {{ type {at} ; comment \"Active ClusterIPs\" ; }}"
     ));
@@ -89,14 +96,26 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
     g.add(&format!("map {t} service-nodeports {{ type inet_proto . inet_service : verdict ; comment \"NodePort traffic\" ; }}"));
 
     for (name, hook) in [
-        ("filter-prerouting", "type filter hook prerouting priority dstnat - 10 ;"),
+        (
+            "filter-prerouting",
+            "type filter hook prerouting priority dstnat - 10 ;",
+        ),
         ("filter-input", "type filter hook input priority -110 ;"),
         ("filter-forward", "type filter hook forward priority -110 ;"),
         ("filter-output", "type filter hook output priority -110 ;"),
-        ("filter-output-post-dnat", "type filter hook output priority -90 ;"),
-        ("nat-prerouting", "type nat hook prerouting priority dstnat ;"),
+        (
+            "filter-output-post-dnat",
+            "type filter hook output priority -90 ;",
+        ),
+        (
+            "nat-prerouting",
+            "type nat hook prerouting priority dstnat ;",
+        ),
         ("nat-output", "type nat hook output priority -100 ;"),
-        ("nat-postrouting", "type nat hook postrouting priority srcnat ;"),
+        (
+            "nat-postrouting",
+            "type nat hook postrouting priority srcnat ;",
+        ),
     ] {
         g.add(&format!("chain {t} {name} {{ {hook} }}"));
     }
@@ -118,11 +137,17 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
     g.rule("filter-prerouting", "ct state new jump firewall-check");
     g.rule("filter-input", "ct state new jump nodeport-endpoints-check");
     g.rule("filter-input", "ct state new jump service-endpoints-check");
-    g.rule("filter-forward", "ct state new jump service-endpoints-check");
+    g.rule(
+        "filter-forward",
+        "ct state new jump service-endpoints-check",
+    );
     g.rule("filter-forward", "ct state new jump cluster-ips-check");
     g.rule("filter-output", "ct state new jump service-endpoints-check");
     g.rule("filter-output", "ct state new jump firewall-check");
-    g.rule("filter-output-post-dnat", "ct state new jump cluster-ips-check");
+    g.rule(
+        "filter-output-post-dnat",
+        "ct state new jump cluster-ips-check",
+    );
     g.rule("nat-prerouting", "jump services");
     g.rule("nat-output", "jump services");
     g.rule("nat-postrouting", "jump masquerading");
@@ -156,7 +181,9 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
     if let Some(sc) = cfg.service_cidr.filter(|c| c.addr.is_ipv6() == v6) {
         g.rule(
             "cluster-ips-check",
-            &format!("{ipk} daddr {{ {sc} }} drop comment \"Drop traffic to unallocated ClusterIPs\""),
+            &format!(
+                "{ipk} daddr {{ {sc} }} drop comment \"Drop traffic to unallocated ClusterIPs\""
+            ),
         );
     }
     g.rule("mark-for-masquerade", &format!("mark set mark or {mark}"));
@@ -174,7 +201,9 @@ pub fn generate(services: &[Service], cfg: &ProxyConfig) -> NftScript {
             service_port(&mut g, svc, port, cfg);
         }
     }
-    NftScript { lines: g.lines }
+    let mut lines = g.decl;
+    lines.extend(g.body);
+    NftScript { lines }
 }
 
 fn ep_addr(ip: IpAddr) -> String {
@@ -187,10 +216,7 @@ fn service_port(g: &mut Gen, svc: &Service, port: &ServicePort, cfg: &ProxyConfi
     let ipk = g.ip();
     let proto = port.protocol.as_str();
     let spn = svc.port_name(port);
-    let base = format!(
-        "{}/{}/{}/{}",
-        svc.namespace, svc.name, proto, port.name
-    );
+    let base = format!("{}/{}/{}/{}", svc.namespace, svc.name, proto, port.name);
     let hashed = nft_hash_and_truncate(&base);
     let svc_chain = format!("service-{hashed}");
     let local_chain = format!("local-{hashed}");
@@ -246,11 +272,27 @@ fn service_port(g: &mut Gen, svc: &Service, port: &ServicePort, cfg: &ProxyConfi
                 ),
             );
         }
-        numgen(g, &svc_chain, &svc.namespace, &svc.name, proto, port, &cluster_eps);
+        numgen(
+            g,
+            &svc_chain,
+            &svc.namespace,
+            &svc.name,
+            proto,
+            port,
+            &cluster_eps,
+        );
     }
     if uses_local_chain {
         g.chain(&local_chain);
-        numgen(g, &local_chain, &svc.namespace, &svc.name, proto, port, &local_eps);
+        numgen(
+            g,
+            &local_chain,
+            &svc.namespace,
+            &svc.name,
+            proto,
+            port,
+            &local_eps,
+        );
     }
     if uses_ext_chain {
         g.chain(&ext_chain);
@@ -272,7 +314,9 @@ fn service_port(g: &mut Gen, svc: &Service, port: &ServicePort, cfg: &ProxyConfi
             );
             g.rule(
                 &ext_chain,
-                &format!("fib saddr type local goto {svc_chain} comment \"short-circuit local traffic\""),
+                &format!(
+                    "fib saddr type local goto {svc_chain} comment \"short-circuit local traffic\""
+                ),
             );
             if has_external {
                 g.rule(&ext_chain, &format!("goto {local_chain}"));
