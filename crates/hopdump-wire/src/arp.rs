@@ -17,7 +17,11 @@ impl<'a> ArpPacket<'a> {
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
         let hln = usize::from(u8_at(buf, 4)?);
         let pln = usize::from(u8_at(buf, 5)?);
-        if has(buf, 0, FIXED_LEN + 2 * hln + 2 * pln) { Ok(ArpPacket { buf }) } else { Err(Truncated) }
+        if has(buf, 0, FIXED_LEN + 2 * hln + 2 * pln) {
+            Ok(ArpPacket { buf })
+        } else {
+            Err(Truncated)
+        }
     }
 
     /// Hardware type (1 = Ethernet).
@@ -56,17 +60,26 @@ impl<'a> ArpPacket<'a> {
 
     /// Sender protocol address.
     pub fn spa(&self) -> &'a [u8] {
-        self.field(FIXED_LEN + usize::from(self.hlen()), usize::from(self.plen()))
+        self.field(
+            FIXED_LEN + usize::from(self.hlen()),
+            usize::from(self.plen()),
+        )
     }
 
     /// Target hardware address.
     pub fn tha(&self) -> &'a [u8] {
-        self.field(FIXED_LEN + usize::from(self.hlen()) + usize::from(self.plen()), usize::from(self.hlen()))
+        self.field(
+            FIXED_LEN + usize::from(self.hlen()) + usize::from(self.plen()),
+            usize::from(self.hlen()),
+        )
     }
 
     /// Target protocol address.
     pub fn tpa(&self) -> &'a [u8] {
-        self.field(FIXED_LEN + 2 * usize::from(self.hlen()) + usize::from(self.plen()), usize::from(self.plen()))
+        self.field(
+            FIXED_LEN + 2 * usize::from(self.hlen()) + usize::from(self.plen()),
+            usize::from(self.plen()),
+        )
     }
 }
 
@@ -101,7 +114,9 @@ fn hrd_name(h: u16) -> Option<&'static str> {
 fn linkaddr(cx: &mut Cx<'_>, a: &[u8]) {
     if a.is_empty() {
         cx.s("<empty>");
-    } else if let Ok(m) = arr::<6>(a, 0).and_then(|m| if a.len() == 6 { Ok(m) } else { Err(Truncated) }) {
+    } else if let Ok(m) =
+        arr::<6>(a, 0).and_then(|m| if a.len() == 6 { Ok(m) } else { Err(Truncated) })
+    {
         cx.mac(m);
     } else {
         crate::print::write_mac(cx.out, a);
@@ -235,17 +250,33 @@ mod tests {
     }
 
     fn text(p: &[u8]) -> String {
-        let opts = TextOptions { numeric_hosts: true, numeric_ports: true, ..Default::default() };
+        let opts = TextOptions {
+            numeric_hosts: true,
+            numeric_ports: true,
+            ..Default::default()
+        };
         let mut out = Vec::new();
-        let mut cx = Cx { out: &mut out, opts: &opts, names: &NoNames, proto: "", seq: None };
+        let mut cx = Cx {
+            out: &mut out,
+            opts: &opts,
+            names: &NoNames,
+            proto: "",
+            seq: None,
+        };
         let _ = print(&mut cx, p, p.len() as u32);
         String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]
     fn request_and_reply() {
-        assert_eq!(text(&arp(1, [0; 6])), "ARP, Request who-has 198.51.100.240 tell 198.51.100.10, length 28");
-        assert_eq!(text(&arp(2, [0; 6])), "ARP, Reply 198.51.100.10 is-at aa:bb:cc:dd:ee:01, length 28");
+        assert_eq!(
+            text(&arp(1, [0; 6])),
+            "ARP, Request who-has 198.51.100.240 tell 198.51.100.10, length 28"
+        );
+        assert_eq!(
+            text(&arp(2, [0; 6])),
+            "ARP, Reply 198.51.100.10 is-at aa:bb:cc:dd:ee:01, length 28"
+        );
         assert_eq!(
             text(&arp(1, [1, 2, 3, 4, 5, 6])),
             "ARP, Request who-has 198.51.100.240 (01:02:03:04:05:06) tell 198.51.100.10, length 28"

@@ -24,11 +24,17 @@ const MAX_DEPTH: u8 = 8;
 
 /// Decodes every header of one packet into the owned, serialisable [`Packet`].
 pub fn decode(link: LinkType, data: &[u8], orig_len: u32) -> Packet {
-    let mut d = Dec { layers: Vec::new(), truncated: None, depth: 0 };
+    let mut d = Dec {
+        layers: Vec::new(),
+        truncated: None,
+        depth: 0,
+    };
     let _ = match link {
         LinkType::Ethernet => d.eth(data),
         LinkType::Null => d.null(data),
-        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => d.ip_any(data, u32::try_from(data.len()).unwrap_or(u32::MAX)),
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => {
+            d.ip_any(data, u32::try_from(data.len()).unwrap_or(u32::MAX))
+        }
         LinkType::LinuxSll => d.sll(data),
         LinkType::LinuxSll2 => d.sll2(data),
         LinkType::Other(n) => d.unknown("linktype", n, data),
@@ -85,7 +91,9 @@ impl Dec {
     }
 
     fn null(&mut self, p: &[u8]) -> D {
-        let Ok(family) = crate::link::null_family(p) else { return self.trunc("null") };
+        let Ok(family) = crate::link::null_family(p) else {
+            return self.trunc("null");
+        };
         self.layers.push(Layer::Null(NullLayer { family }));
         let rest = tail(p, 4);
         match family {
@@ -96,7 +104,9 @@ impl Dec {
     }
 
     fn sll(&mut self, p: &[u8]) -> D {
-        let Ok(h) = SllHeader::new_checked(p) else { return self.trunc("sll") };
+        let Ok(h) = SllHeader::new_checked(p) else {
+            return self.trunc("sll");
+        };
         self.layers.push(Layer::Sll(SllLayer {
             version: 1,
             packet_type: h.packet_type(),
@@ -110,7 +120,9 @@ impl Dec {
     }
 
     fn sll2(&mut self, p: &[u8]) -> D {
-        let Ok(h) = Sll2Header::new_checked(p) else { return self.trunc("sll2") };
+        let Ok(h) = Sll2Header::new_checked(p) else {
+            return self.trunc("sll2");
+        };
         self.layers.push(Layer::Sll(SllLayer {
             version: 2,
             packet_type: u16::from(h.packet_type()),
@@ -124,14 +136,22 @@ impl Dec {
     }
 
     fn eth(&mut self, p: &[u8]) -> D {
-        let Ok(f) = EthernetFrame::new_checked(p) else { return self.trunc("ether") };
-        self.layers.push(Layer::Eth(EthLayer { src: mac(&f.src()), dst: mac(&f.dst()), ethertype: f.ethertype() }));
+        let Ok(f) = EthernetFrame::new_checked(p) else {
+            return self.trunc("ether");
+        };
+        self.layers.push(Layer::Eth(EthLayer {
+            src: mac(&f.src()),
+            dst: mac(&f.dst()),
+            ethertype: f.ethertype(),
+        }));
         self.ethertype(f.ethertype(), f.payload())
     }
 
     fn ethertype(&mut self, mut t: u16, mut p: &[u8]) -> D {
         while crate::vlan::is_tag(t) {
-            let Ok(tag) = VlanTag::new_checked(p) else { return self.trunc("vlan") };
+            let Ok(tag) = VlanTag::new_checked(p) else {
+                return self.trunc("vlan");
+            };
             self.layers.push(Layer::Vlan(VlanLayer {
                 tpid: t,
                 vid: tag.vid(),
@@ -146,14 +166,24 @@ impl Dec {
             crate::ethernet::ETHERTYPE_IPV4 => self.ipv4(p),
             crate::ethernet::ETHERTYPE_IPV6 => self.ipv6(p),
             crate::ethernet::ETHERTYPE_ARP | crate::ethernet::ETHERTYPE_REVARP => self.arp(p),
-            t if t <= crate::ethernet::MAX_LENGTH_VAL => self.unknown("llc_length", u32::from(t), p),
+            t if t <= crate::ethernet::MAX_LENGTH_VAL => {
+                self.unknown("llc_length", u32::from(t), p)
+            }
             t => self.unknown("ethertype", u32::from(t), p),
         }
     }
 
     fn arp(&mut self, p: &[u8]) -> D {
-        let Ok(a) = ArpPacket::new_checked(p) else { return self.trunc("arp") };
-        let ip = |b: &[u8]| if a.ptype() == 0x0800 && b.len() == 4 { arr::<4>(b, 0).ok().map(Ipv4Addr::from) } else { None };
+        let Ok(a) = ArpPacket::new_checked(p) else {
+            return self.trunc("arp");
+        };
+        let ip = |b: &[u8]| {
+            if a.ptype() == 0x0800 && b.len() == 4 {
+                arr::<4>(b, 0).ok().map(Ipv4Addr::from)
+            } else {
+                None
+            }
+        };
         let operation = match a.op() {
             1 => "request",
             2 => "reply",
@@ -189,13 +219,18 @@ impl Dec {
         if p.first().is_some_and(|b| b >> 4 != 4) {
             return self.unknown("ip_version", u32::from(p.first().map_or(0, |b| b >> 4)), p);
         }
-        let Ok(ip) = Ipv4Packet::new_checked(p) else { return self.trunc("ip") };
+        let Ok(ip) = Ipv4Packet::new_checked(p) else {
+            return self.trunc("ip");
+        };
         let hl = ip.header_len();
         let mut options = Vec::new();
         let mut o = ip.options();
         while let Some(&kind) = o.first() {
             if kind == 0 || kind == 1 {
-                options.push(Ipv4Option { kind, data: String::new() });
+                options.push(Ipv4Option {
+                    kind,
+                    data: String::new(),
+                });
                 o = tail(o, 1);
                 if kind == 0 {
                     break;
@@ -204,13 +239,20 @@ impl Dec {
             }
             let l = usize::from(u8_at(o, 1).unwrap_or(0));
             if l < 2 || l > o.len() {
-                options.push(Ipv4Option { kind, data: hex(tail(o, 1)) });
+                options.push(Ipv4Option {
+                    kind,
+                    data: hex(tail(o, 1)),
+                });
                 break;
             }
-            options.push(Ipv4Option { kind, data: hex(o.get(2..l).unwrap_or(&[])) });
+            options.push(Ipv4Option {
+                kind,
+                data: hex(o.get(2..l).unwrap_or(&[])),
+            });
             o = tail(o, l);
         }
-        let checksum_ok = crate::checksum::finish(crate::checksum::add(0, p.get(..hl).unwrap_or(&[]))) == 0;
+        let checksum_ok =
+            crate::checksum::finish(crate::checksum::add(0, p.get(..hl).unwrap_or(&[]))) == 0;
         self.layers.push(Layer::Ipv4(Ipv4Layer {
             src: Ipv4Addr::from(ip.src()),
             dst: Ipv4Addr::from(ip.dst()),
@@ -218,7 +260,11 @@ impl Dec {
             tos: ip.tos(),
             len: ip.total_len(),
             id: ip.id(),
-            flags: Ipv4Flags { df: ip.dont_frag(), mf: ip.more_frags(), reserved: ip.frag_word() & 0x8000 != 0 },
+            flags: Ipv4Flags {
+                df: ip.dont_frag(),
+                mf: ip.more_frags(),
+                reserved: ip.frag_word() & 0x8000 != 0,
+            },
             frag_offset: ip.frag_offset() as u16,
             ttl: ip.ttl(),
             proto: ip.protocol(),
@@ -234,7 +280,9 @@ impl Dec {
     }
 
     fn ipv6(&mut self, p: &[u8]) -> D {
-        let Ok(ip) = Ipv6Packet::new_checked(p) else { return self.trunc("ip6") };
+        let Ok(ip) = Ipv6Packet::new_checked(p) else {
+            return self.trunc("ip6");
+        };
         let mut ext = Vec::new();
         let mut nh = ip.next_header();
         let mut rest = ip.payload();
@@ -329,7 +377,9 @@ impl Dec {
     }
 
     fn tcp(&mut self, p: &[u8], claimed: u32) -> D {
-        let Ok(t) = TcpSegment::new_checked(p) else { return self.trunc("tcp") };
+        let Ok(t) = TcpSegment::new_checked(p) else {
+            return self.trunc("tcp");
+        };
         let f = t.flags();
         let mut flags = String::new();
         crate::tcp::flags_str(f, &mut flags);
@@ -348,7 +398,10 @@ impl Dec {
                         .collect(),
                 },
                 TcpOption::Timestamp { val, ecr } => TcpOpt::Timestamp { val, ecr },
-                TcpOption::Unknown { kind, data } => TcpOpt::Other { code: kind, data: hex(data) },
+                TcpOption::Unknown { kind, data } => TcpOpt::Other {
+                    code: kind,
+                    data: hex(data),
+                },
                 TcpOption::Malformed(code) => TcpOpt::Malformed { code },
             })
             .collect();
@@ -379,7 +432,9 @@ impl Dec {
     }
 
     fn udp(&mut self, p: &[u8]) -> D {
-        let Ok(u) = UdpDatagram::new_checked(p) else { return self.trunc("udp") };
+        let Ok(u) = UdpDatagram::new_checked(p) else {
+            return self.trunc("udp");
+        };
         self.layers.push(Layer::Udp(UdpLayer {
             sport: u.sport(),
             dport: u.dport(),
@@ -390,13 +445,25 @@ impl Dec {
         let is = |port: u16| u.sport() == port || u.dport() == port;
         let payload = u.payload();
         if is(udp::PORT_VXLAN_LINUX) || is(udp::PORT_VXLAN) {
-            let port = if is(udp::PORT_VXLAN_LINUX) { udp::PORT_VXLAN_LINUX } else { udp::PORT_VXLAN };
-            let Ok(v) = VxlanHeader::new_checked(payload) else { return self.trunc("vxlan") };
-            self.layers.push(Layer::Vxlan(VxlanLayer { flags: v.flags(), vni: v.vni(), udp_port: port }));
+            let port = if is(udp::PORT_VXLAN_LINUX) {
+                udp::PORT_VXLAN_LINUX
+            } else {
+                udp::PORT_VXLAN
+            };
+            let Ok(v) = VxlanHeader::new_checked(payload) else {
+                return self.trunc("vxlan");
+            };
+            self.layers.push(Layer::Vxlan(VxlanLayer {
+                flags: v.flags(),
+                vni: v.vni(),
+                udp_port: port,
+            }));
             return self.nested(|d| d.eth(v.payload()));
         }
         if is(udp::PORT_GENEVE) {
-            let Ok(g) = GeneveHeader::new_checked(payload) else { return self.trunc("geneve") };
+            let Ok(g) = GeneveHeader::new_checked(payload) else {
+                return self.trunc("geneve");
+            };
             self.layers.push(Layer::Geneve(GeneveLayer {
                 version: g.version(),
                 oam: g.oam(),
@@ -417,7 +484,9 @@ impl Dec {
     }
 
     fn icmp(&mut self, p: &[u8]) -> D {
-        let Ok(i) = IcmpPacket::new_checked(p) else { return self.trunc("icmp") };
+        let Ok(i) = IcmpPacket::new_checked(p) else {
+            return self.trunc("icmp");
+        };
         let t = i.icmp_type();
         let echo = matches!(t, crate::icmp::ECHO | crate::icmp::ECHO_REPLY);
         let kind = match t {
@@ -439,13 +508,19 @@ impl Dec {
             seq: echo.then(|| i.seq()),
             mtu: (t == crate::icmp::UNREACH && i.code() == 4).then(|| i.next_hop_mtu()),
             gateway: (t == crate::icmp::REDIRECT).then(|| Ipv4Addr::from(i.gateway())),
-            quoted: if crate::icmp::is_error(t) { quoted4(i.payload()) } else { None },
+            quoted: if crate::icmp::is_error(t) {
+                quoted4(i.payload())
+            } else {
+                None
+            },
         }));
         Ok(())
     }
 
     fn icmpv6(&mut self, p: &[u8]) -> D {
-        let Ok(i) = Icmpv6Packet::new_checked(p) else { return self.trunc("icmp6") };
+        let Ok(i) = Icmpv6Packet::new_checked(p) else {
+            return self.trunc("icmp6");
+        };
         let t = i.icmp_type();
         let echo = matches!(t, crate::icmpv6::ECHO_REQUEST | crate::icmpv6::ECHO_REPLY);
         let w = i.word();
@@ -456,7 +531,10 @@ impl Dec {
             id: echo.then_some((w >> 16) as u16),
             seq: echo.then_some(w as u16),
             mtu: (t == crate::icmpv6::PACKET_TOO_BIG).then_some(w),
-            target: if matches!(t, crate::icmpv6::NEIGHBOR_SOLICIT | crate::icmpv6::NEIGHBOR_ADVERT) {
+            target: if matches!(
+                t,
+                crate::icmpv6::NEIGHBOR_SOLICIT | crate::icmpv6::NEIGHBOR_ADVERT
+            ) {
                 i.target().map(Ipv6Addr::from)
             } else {
                 None
@@ -469,7 +547,11 @@ impl Dec {
 
 fn ports(proto: u8, l4: &[u8]) -> (Option<u16>, Option<u16>, Option<u32>) {
     if matches!(proto, 6 | 17 | 132 | 33) {
-        (be16(l4, 0).ok(), be16(l4, 2).ok(), if proto == 6 { be32(l4, 4).ok() } else { None })
+        (
+            be16(l4, 0).ok(),
+            be16(l4, 2).ok(),
+            if proto == 6 { be32(l4, 4).ok() } else { None },
+        )
     } else {
         (None, None, None)
     }

@@ -25,7 +25,11 @@ pub struct EthernetFrame<'a> {
 impl<'a> EthernetFrame<'a> {
     /// Validates that the 14-byte header is present.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < HEADER_LEN { Err(Truncated) } else { Ok(EthernetFrame { buf }) }
+        if buf.len() < HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(EthernetFrame { buf })
+        }
     }
 
     /// Destination MAC.
@@ -264,15 +268,28 @@ mod tests {
 
     fn text(data: &[u8], opts: &TextOptions) -> String {
         let mut out = Vec::new();
-        write_text(&mut out, LinkType::Ethernet, data, data.len() as u32, opts, &NoNames);
+        write_text(
+            &mut out,
+            LinkType::Ethernet,
+            data,
+            data.len() as u32,
+            opts,
+            &NoNames,
+        );
         String::from_utf8_lossy(&out).into_owned()
     }
 
     #[test]
     fn unknown_ethertype_dumps_like_tcpdump() {
-        let mut f = vec![0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x12, 0x34];
+        let mut f = vec![
+            0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x12, 0x34,
+        ];
         f.extend_from_slice(b"hello");
-        let opts = TextOptions { numeric_hosts: true, numeric_ports: true, ..Default::default() };
+        let opts = TextOptions {
+            numeric_hosts: true,
+            numeric_ports: true,
+            ..Default::default()
+        };
         assert_eq!(
             text(&f, &opts),
             "aa:bb:cc:dd:ee:ff > 11:22:33:44:55:66, ethertype Unknown (0x1234), length 19: \n\t0x0000:  6865 6c6c 6f                             hello"

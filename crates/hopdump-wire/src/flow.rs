@@ -119,12 +119,39 @@ fn ipv6(p: &[u8], depth: u8, vni: Option<u32>) -> Option<FlowKey> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn key(src: IpAddr, dst: IpAddr, proto: u8, sport: u16, dport: u16, ip_id: Option<u32>, tcp_seq: Option<u32>, vni: Option<u32>) -> FlowKey {
-    FlowKey { src, dst, proto, sport, dport, ip_id, tcp_seq, tunnel_vni: vni }
+fn key(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    ip_id: Option<u32>,
+    tcp_seq: Option<u32>,
+    vni: Option<u32>,
+) -> FlowKey {
+    FlowKey {
+        src,
+        dst,
+        proto,
+        sport,
+        dport,
+        ip_id,
+        tcp_seq,
+        tunnel_vni: vni,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn upper(src: IpAddr, dst: IpAddr, proto: u8, first_frag: bool, l4: &[u8], ip_id: Option<u32>, depth: u8, vni: Option<u32>) -> Option<FlowKey> {
+fn upper(
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    first_frag: bool,
+    l4: &[u8],
+    ip_id: Option<u32>,
+    depth: u8,
+    vni: Option<u32>,
+) -> Option<FlowKey> {
     let outer = key(src, dst, proto, 0, 0, ip_id, None, vni);
     if !first_frag {
         return Some(outer);
@@ -132,27 +159,30 @@ fn upper(src: IpAddr, dst: IpAddr, proto: u8, first_frag: bool, l4: &[u8], ip_id
     let inner = depth < MAX_DEPTH;
     match proto {
         6 | 17 | 132 | 33 => {
-            let (Ok(sport), Ok(dport)) = (be16(l4, 0), be16(l4, 2)) else { return Some(outer) };
+            let (Ok(sport), Ok(dport)) = (be16(l4, 0), be16(l4, 2)) else {
+                return Some(outer);
+            };
             if proto == 17 && inner {
                 let is = |port: u16| sport == port || dport == port;
                 let payload = tail(l4, 8);
                 if is(udp::PORT_VXLAN_LINUX) || is(udp::PORT_VXLAN) {
-                    if let Ok(v) = be24(payload, 4) {
-                        if let Some(k) = eth(tail(payload, 8), depth + 1, Some(v)) {
-                            return Some(k);
-                        }
+                    if let Ok(v) = be24(payload, 4)
+                        && let Some(k) = eth(tail(payload, 8), depth + 1, Some(v))
+                    {
+                        return Some(k);
                     }
-                } else if is(udp::PORT_GENEVE) {
-                    if let (Ok(vo), Ok(prot), Ok(v)) = (u8_at(payload, 0), be16(payload, 2), be24(payload, 4)) {
-                        let inner_p = tail(payload, 8 + usize::from(vo & 0x3f) * 4);
-                        let k = if prot == crate::ethernet::ETHERTYPE_TEB {
-                            eth(inner_p, depth + 1, Some(v))
-                        } else {
-                            ethertype(prot, inner_p, depth + 1, Some(v))
-                        };
-                        if k.is_some() {
-                            return k;
-                        }
+                } else if is(udp::PORT_GENEVE)
+                    && let (Ok(vo), Ok(prot), Ok(v)) =
+                        (u8_at(payload, 0), be16(payload, 2), be24(payload, 4))
+                {
+                    let inner_p = tail(payload, 8 + usize::from(vo & 0x3f) * 4);
+                    let k = if prot == crate::ethernet::ETHERTYPE_TEB {
+                        eth(inner_p, depth + 1, Some(v))
+                    } else {
+                        ethertype(prot, inner_p, depth + 1, Some(v))
+                    };
+                    if k.is_some() {
+                        return k;
                     }
                 }
             }

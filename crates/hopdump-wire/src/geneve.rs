@@ -16,7 +16,11 @@ impl<'a> GeneveHeader<'a> {
     /// Validates the fixed header and the options length it announces.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
         let opt = usize::from(u8_at(buf, 0)? & 0x3f) * 4;
-        if has(buf, 0, HEADER_LEN + opt) { Ok(GeneveHeader { buf }) } else { Err(Truncated) }
+        if has(buf, 0, HEADER_LEN + opt) {
+            Ok(GeneveHeader { buf })
+        } else {
+            Err(Truncated)
+        }
     }
 
     /// Version (0).
@@ -51,7 +55,9 @@ impl<'a> GeneveHeader<'a> {
 
     /// Option bytes.
     pub fn options(&self) -> &'a [u8] {
-        self.buf.get(HEADER_LEN..HEADER_LEN + self.options_len()).unwrap_or(&[])
+        self.buf
+            .get(HEADER_LEN..HEADER_LEN + self.options_len())
+            .unwrap_or(&[])
     }
 
     /// The payload after the options.
@@ -140,7 +146,16 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
     let mut len = len - 8;
     cx.s(", Flags [");
     let mut any = false;
-    for (bit, name) in [(0x80u8, "O"), (0x40, "C"), (0x20, "R1"), (0x10, "R2"), (0x08, "R3"), (0x04, "R4"), (0x02, "R5"), (0x01, "R6")] {
+    for (bit, name) in [
+        (0x80u8, "O"),
+        (0x40, "C"),
+        (0x20, "R1"),
+        (0x10, "R2"),
+        (0x08, "R3"),
+        (0x04, "R4"),
+        (0x02, "R5"),
+        (0x01, "R6"),
+    ] {
         if flags & bit != 0 {
             cx.s(name);
             any = true;
@@ -209,7 +224,10 @@ mod tests {
     #[test]
     fn view() {
         let h = GeneveHeader::new_checked(&[0x01, 0x40, 0x65, 0x58, 0, 0, 7, 0, 1, 2, 3, 4]);
-        assert_eq!(h.map(|h| (h.options_len(), h.critical(), h.protocol(), h.vni())), Ok((4, true, 0x6558, 7)));
+        assert_eq!(
+            h.map(|h| (h.options_len(), h.critical(), h.protocol(), h.vni())),
+            Ok((4, true, 0x6558, 7))
+        );
         assert!(GeneveHeader::new_checked(&[0x01, 0, 0, 0, 0, 0, 0, 0]).is_err());
     }
 }

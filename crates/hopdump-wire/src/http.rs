@@ -10,10 +10,44 @@ pub(crate) fn is_http_port(p: u16) -> bool {
 }
 
 const METHODS: [&str; 38] = [
-    "GET", "PUT", "COPY", "HEAD", "LOCK", "MOVE", "POLL", "POST", "BCOPY", "BMOVE", "MKCOL", "TRACE", "LABEL", "MERGE",
-    "DELETE", "SEARCH", "UNLOCK", "REPORT", "UPDATE", "NOTIFY", "BDELETE", "CONNECT", "OPTIONS", "CHECKIN", "PROPFIND",
-    "CHECKOUT", "CCM_POST", "SUBSCRIBE", "PROPPATCH", "BPROPFIND", "BPROPPATCH", "UNCHECKOUT", "MKACTIVITY",
-    "MKWORKSPACE", "UNSUBSCRIBE", "RPC_CONNECT", "VERSION-CONTROL", "BASELINE-CONTROL",
+    "GET",
+    "PUT",
+    "COPY",
+    "HEAD",
+    "LOCK",
+    "MOVE",
+    "POLL",
+    "POST",
+    "BCOPY",
+    "BMOVE",
+    "MKCOL",
+    "TRACE",
+    "LABEL",
+    "MERGE",
+    "DELETE",
+    "SEARCH",
+    "UNLOCK",
+    "REPORT",
+    "UPDATE",
+    "NOTIFY",
+    "BDELETE",
+    "CONNECT",
+    "OPTIONS",
+    "CHECKIN",
+    "PROPFIND",
+    "CHECKOUT",
+    "CCM_POST",
+    "SUBSCRIBE",
+    "PROPPATCH",
+    "BPROPFIND",
+    "BPROPPATCH",
+    "UNCHECKOUT",
+    "MKACTIVITY",
+    "MKWORKSPACE",
+    "UNSUBSCRIBE",
+    "RPC_CONNECT",
+    "VERSION-CONTROL",
+    "BASELINE-CONTROL",
 ];
 
 const MAX_TOKEN: usize = 128;
@@ -91,7 +125,10 @@ pub(crate) fn print(cx: &mut Cx<'_>, p: &[u8], len: u32) -> Res {
     let mut print_this = false;
     if let Some((idx, s, e)) = fetch_token(p, 0, len) {
         let tok = p.get(s..e).unwrap_or(&[]);
-        if METHODS.iter().any(|m| m.as_bytes().eq_ignore_ascii_case(tok)) {
+        if METHODS
+            .iter()
+            .any(|m| m.as_bytes().eq_ignore_ascii_case(tok))
+        {
             print_this = true;
         }
         if let Some((_, s2, e2)) = fetch_token(p, idx, len) {

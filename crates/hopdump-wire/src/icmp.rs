@@ -25,7 +25,10 @@ pub const PARAM_PROB: u8 = 12;
 
 /// True for the types that quote the offending datagram.
 pub fn is_error(t: u8) -> bool {
-    matches!(t, UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROB)
+    matches!(
+        t,
+        UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROB
+    )
 }
 
 /// A checked view of the 8-byte ICMP header.
@@ -37,7 +40,11 @@ pub struct IcmpPacket<'a> {
 impl<'a> IcmpPacket<'a> {
     /// Validates that the 8-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < HEADER_LEN { Err(Truncated) } else { Ok(IcmpPacket { buf }) }
+        if buf.len() < HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(IcmpPacket { buf })
+        }
     }
 
     /// Type.
@@ -112,7 +119,11 @@ fn unreach_text(cx: &mut Cx<'_>, bp: &[u8], code: u8) -> Res {
             cx.ipv4_at(bp, 24)?;
             match proto {
                 6 | 17 => {
-                    cx.s(if proto == 6 { " tcp port " } else { " udp port " });
+                    cx.s(if proto == 6 {
+                        " tcp port "
+                    } else {
+                        " udp port "
+                    });
                     cx.port(proto == 6, dport);
                     cx.s(" unreachable");
                 }
@@ -180,7 +191,11 @@ fn tstamp(cx: &mut Cx<'_>, t: u32) {
 fn describe(cx: &mut Cx<'_>, bp: &[u8], ty: u8, code: u8) -> Res {
     match ty {
         ECHO | ECHO_REPLY => {
-            cx.s(if ty == ECHO { "echo request, id " } else { "echo reply, id " });
+            cx.s(if ty == ECHO {
+                "echo request, id "
+            } else {
+                "echo reply, id "
+            });
             cx.u(be16(bp, 4)?);
             cx.s(", seq ");
             cx.u(be16(bp, 6)?);
@@ -321,7 +336,13 @@ fn two(cx: &mut Cx<'_>, v: u32) {
 }
 
 /// `icmp_print`
-pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], plen: u32, _iph: IpHdr<'_>, fragmented: bool) -> Res {
+pub(crate) fn print(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    plen: u32,
+    _iph: IpHdr<'_>,
+    fragmented: bool,
+) -> Res {
     cx.proto = "icmp";
     let ty = u8_at(bp, 0)?;
     let code = u8_at(bp, 1)?;
@@ -334,17 +355,18 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], plen: u32, _iph: IpHdr<'_>, frag
     }
     cx.s(", length ");
     cx.u(plen);
-    if cx.opts.verbose > 0 && !fragmented {
-        if let Some(all) = bp.get(..plen as usize) {
-            let sum = crate::checksum::finish(crate::checksum::add(0, all));
-            if sum != 0 {
-                let field = be16(bp, 2)?;
-                cx.s(" (wrong icmp cksum ");
-                cx.x(u32::from(field));
-                cx.s(" (->");
-                cx.x(u32::from(crate::checksum::shouldbe(field, sum)));
-                cx.s(")!)");
-            }
+    if cx.opts.verbose > 0
+        && !fragmented
+        && let Some(all) = bp.get(..plen as usize)
+    {
+        let sum = crate::checksum::finish(crate::checksum::add(0, all));
+        if sum != 0 {
+            let field = be16(bp, 2)?;
+            cx.s(" (wrong icmp cksum ");
+            cx.x(u32::from(field));
+            cx.s(" (->");
+            cx.x(u32::from(crate::checksum::shouldbe(field, sum)));
+            cx.s(")!)");
         }
     }
     if cx.opts.verbose > 0 && is_error(ty) {
@@ -369,7 +391,10 @@ fn multipart(cx: &mut Cx<'_>, bp: &[u8], plen: u32) -> Res {
     let ext = 136usize;
     let hlen_all = (plen - 136) as usize;
     if u8_at(bp, 5)? == 0 && has(bp, ext, hlen_all) {
-        let s = crate::checksum::finish(crate::checksum::add(0, bp.get(ext..ext + hlen_all).unwrap_or(&[])));
+        let s = crate::checksum::finish(crate::checksum::add(
+            0,
+            bp.get(ext..ext + hlen_all).unwrap_or(&[]),
+        ));
         if s != 0 {
             return Ok(());
         }
@@ -386,7 +411,11 @@ fn multipart(cx: &mut Cx<'_>, bp: &[u8], plen: u32) -> Res {
         let bad = crate::checksum::finish(crate::checksum::add(0, e)) != 0;
         cx.s(", checksum 0x");
         cx.x04(be16(bp, ext + 2)?);
-        cx.s(if bad { " (incorrect), length " } else { " (correct), length " });
+        cx.s(if bad {
+            " (incorrect), length "
+        } else {
+            " (correct), length "
+        });
         cx.u(hlen);
     }
     hlen = hlen.wrapping_sub(4);
@@ -447,7 +476,10 @@ mod tests {
     fn view() {
         let b = [3, 4, 0, 0, 0, 0, 0x05, 0x78];
         let i = IcmpPacket::new_checked(&b);
-        assert_eq!(i.map(|i| (i.icmp_type(), i.code(), i.next_hop_mtu())), Ok((3, 4, 1400)));
+        assert_eq!(
+            i.map(|i| (i.icmp_type(), i.code(), i.next_hop_mtu())),
+            Ok((3, 4, 1400))
+        );
         assert!(is_error(11));
         assert!(!is_error(8));
     }

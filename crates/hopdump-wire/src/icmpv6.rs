@@ -33,7 +33,11 @@ pub struct Icmpv6Packet<'a> {
 impl<'a> Icmpv6Packet<'a> {
     /// Validates that the 8-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < HEADER_LEN { Err(Truncated) } else { Ok(Icmpv6Packet { buf }) }
+        if buf.len() < HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(Icmpv6Packet { buf })
+        }
     }
 
     /// Type.
@@ -108,7 +112,13 @@ fn upper_layer(oip: &[u8]) -> Option<(u8, usize)> {
     while off < oip.len() {
         off += hlen;
         match nh {
-            6 | 17 => return if has(oip, off + 2, 2) { Some((nh, off)) } else { None },
+            6 | 17 => {
+                return if has(oip, off + 2, 2) {
+                    Some((nh, off))
+                } else {
+                    None
+                };
+            }
             0 | 60 | 43 => {
                 if !has(oip, off + 1, 1) {
                     return None;
@@ -347,7 +357,11 @@ fn mldv2_query(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
         return Ok(());
     }
     let mrc = u32::from(be16(bp, 4)?);
-    let mrt = if mrc < 32768 { mrc } else { ((mrc & 0x0fff) | 0x1000) << (((mrc & 0x7000) >> 12) + 3) };
+    let mrt = if mrc < 32768 {
+        mrc
+    } else {
+        ((mrc & 0x0fff) | 0x1000) << (((mrc & 0x7000) >> 12) + 3)
+    };
     if cx.opts.verbose > 0 {
         cx.s(" [max resp delay=");
         cx.u(mrt);
@@ -365,7 +379,11 @@ fn mldv2_query(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
             cx.u(b24 & 7);
         }
         let b25 = u32::from(u8_at(bp, 25)?);
-        let qqi = if b25 < 128 { b25 } else { ((b25 & 0x0f) | 0x10) << (((b25 & 0x70) >> 4) + 3) };
+        let qqi = if b25 < 128 {
+            b25
+        } else {
+            ((b25 & 0x0f) | 0x10) << (((b25 & 0x70) >> 4) + 3)
+        };
         cx.s(" qqi=");
         cx.u(qqi);
     }
@@ -391,7 +409,13 @@ fn mldv2_query(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
 }
 
 /// `icmp6_print`
-pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fragmented: bool) -> Res {
+pub(crate) fn print(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    length: u32,
+    iph: IpHdr<'_>,
+    fragmented: bool,
+) -> Res {
     cx.proto = "icmp6";
     if length == 0 {
         cx.s("ICMP6, length 0");
@@ -464,7 +488,11 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
                         cx.ipv6_at(oip, 24)?;
                         match prot {
                             6 | 17 => {
-                                cx.s(if prot == 6 { " tcp port " } else { " udp port " });
+                                cx.s(if prot == 6 {
+                                    " tcp port "
+                                } else {
+                                    " udp port "
+                                });
                                 cx.port(prot == 6, dport);
                             }
                             _ => {
@@ -553,7 +581,12 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
                     cx.s(", Flags [");
                     let f = u8_at(bp, 5)?;
                     let mut any = false;
-                    for (bit, n) in [(0x80u8, "managed"), (0x40, "other stateful"), (0x20, "home agent"), (0x02, "ipv6 only")] {
+                    for (bit, n) in [
+                        (0x80u8, "managed"),
+                        (0x40, "other stateful"),
+                        (0x20, "home agent"),
+                        (0x02, "ipv6 only"),
+                    ] {
                         if f & bit != 0 {
                             if any {
                                 cx.s(", ");
@@ -593,7 +626,11 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
                     cx.s(", Flags [");
                     let f = be32(bp, 4)?;
                     let mut any = false;
-                    for (bit, n) in [(0x8000_0000u32, "router"), (0x4000_0000, "solicited"), (0x2000_0000, "override")] {
+                    for (bit, n) in [
+                        (0x8000_0000u32, "router"),
+                        (0x4000_0000, "solicited"),
+                        (0x2000_0000, "override"),
+                    ] {
                         if f & bit != 0 {
                             if any {
                                 cx.s(", ");

@@ -131,7 +131,9 @@ impl<'a> Ipv4Packet<'a> {
 
     /// Option bytes.
     pub fn options(&self) -> &'a [u8] {
-        self.buf.get(MIN_HEADER_LEN..self.header_len()).unwrap_or(&[])
+        self.buf
+            .get(MIN_HEADER_LEN..self.header_len())
+            .unwrap_or(&[])
     }
 
     /// The payload, cut to the total length when that is shorter than what was captured.
@@ -336,15 +338,11 @@ fn print_options(cx: &mut Cx<'_>, mut cp: &[u8], mut length: u32) -> Res<Result<
         }
         match code {
             0 => return Ok(Ok(())),
-            68 => {
-                if print_ts(cx, cp, option_len).is_err() {
-                    return Ok(Err(()));
-                }
+            68 if print_ts(cx, cp, option_len).is_err() => {
+                return Ok(Err(()));
             }
-            7 | 137 | 131 => {
-                if print_route(cx, cp, option_len).is_err() {
-                    return Ok(Err(()));
-                }
+            7 | 137 | 131 if print_route(cx, cp, option_len).is_err() => {
+                return Ok(Err(()));
             }
             148 => {
                 if option_len < 4 {
@@ -508,7 +506,14 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32) -> Res {
             addrs(cx, bp)?;
             cx.s(": ");
         }
-        ip_demux(cx, tail(bp, hlen as usize), len, IpHdr::V4(bp), off & 0x2000 != 0, nh)
+        ip_demux(
+            cx,
+            tail(bp, hlen as usize),
+            len,
+            IpHdr::V4(bp),
+            off & 0x2000 != 0,
+            nh,
+        )
     } else {
         addrs(cx, bp)?;
         cx.s(":");
@@ -522,7 +527,9 @@ mod tests {
     use super::*;
 
     fn hdr() -> Vec<u8> {
-        vec![0x45, 0, 0, 20, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2]
+        vec![
+            0x45, 0, 0, 20, 0x12, 0x34, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ]
     }
 
     #[test]

@@ -80,15 +80,26 @@ pub fn is_extension(nh: u8) -> bool {
 /// One extension header: (its next header, its length in bytes).
 pub fn extension_len(nh: u8, h: &[u8]) -> Result<(u8, usize), Truncated> {
     let next = u8_at(h, 0)?;
-    let len = if nh == NH_FRAGMENT { 8 } else { (usize::from(u8_at(h, 1)?) + 1) * 8 };
-    if h.len() < len { Err(Truncated) } else { Ok((next, len)) }
+    let len = if nh == NH_FRAGMENT {
+        8
+    } else {
+        (usize::from(u8_at(h, 1)?) + 1) * 8
+    };
+    if h.len() < len {
+        Err(Truncated)
+    } else {
+        Ok((next, len))
+    }
 }
 
 /// tcpdump's `ip6_finddst`: the final destination when a routing header is present.
 pub(crate) fn final_dst(ip6: &[u8]) -> Res<[u8; 16]> {
     let mut dst = arr::<16>(ip6, 24)?;
     let mut nh = u8_at(ip6, 6)?;
-    if !matches!(nh, NH_HOPOPTS | NH_DSTOPTS | 62 | 135 | NH_FRAGMENT | NH_ROUTING) {
+    if !matches!(
+        nh,
+        NH_HOPOPTS | NH_DSTOPTS | 62 | 135 | NH_FRAGMENT | NH_ROUTING
+    ) {
         return Ok(dst);
     }
     let mut cp = tail(ip6, HEADER_LEN);
@@ -109,21 +120,19 @@ pub(crate) fn final_dst(ip6: &[u8]) -> Res<[u8; 16]> {
                 }
                 let len = usize::from(u8_at(cp, 1)?);
                 match u8_at(cp, 2)? {
-                    0 | 2 => {
-                        if len % 2 == 0 {
-                            for i in 0..len / 2 {
-                                match arr::<16>(cp, 8 + 16 * i) {
-                                    Ok(a) => dst = a,
-                                    Err(_) => break,
-                                }
+                    0 | 2 if len % 2 == 0 => {
+                        for i in 0..len / 2 {
+                            match arr::<16>(cp, 8 + 16 * i) {
+                                Ok(a) => dst = a,
+                                Err(_) => break,
                             }
                         }
                     }
                     4 => {
-                        if len % 2 == 0 {
-                            if let Ok(a) = arr::<16>(cp, 8) {
-                                dst = a;
-                            }
+                        if len % 2 == 0
+                            && let Ok(a) = arr::<16>(cp, 8)
+                        {
+                            dst = a;
                         }
                     }
                     _ => {}
@@ -137,7 +146,13 @@ pub(crate) fn final_dst(ip6: &[u8]) -> Res<[u8; 16]> {
 }
 
 /// `ip6_opt_process`: Ok(Err(())) = bad/truncated option list.
-fn opt_process(cx: &mut Cx<'_>, bp: &[u8], len: usize, payload_len: Option<&mut u32>, found_jumbo: &mut bool) -> Res<Result<(), ()>> {
+fn opt_process(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    len: usize,
+    payload_len: Option<&mut u32>,
+    found_jumbo: &mut bool,
+) -> Res<Result<(), ()>> {
     let v = cx.opts.verbose > 0;
     let mut payload_len = payload_len;
     let mut i = 0usize;
@@ -410,7 +425,13 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32) -> Res {
                 let hbhlen = (usize::from(u8_at(cp, 1)?) + 1) << 3;
                 let adv = if has(cp, 0, hbhlen) {
                     cx.s("HBH ");
-                    match opt_process(cx, tail(cp, 2), hbhlen - 2, Some(&mut payload_len), &mut found_jumbo)? {
+                    match opt_process(
+                        cx,
+                        tail(cp, 2),
+                        hbhlen - 2,
+                        Some(&mut payload_len),
+                        &mut found_jumbo,
+                    )? {
                         Ok(()) => Some(hbhlen),
                         Err(()) => {
                             cx.trunc();
@@ -440,7 +461,9 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32) -> Res {
                     return Ok(());
                 }
                 cx.s("DSTOPT ");
-                if cx.opts.verbose > 0 && opt_process(cx, tail(cp, 2), dlen - 2, None, &mut found_jumbo)?.is_err() {
+                if cx.opts.verbose > 0
+                    && opt_process(cx, tail(cp, 2), dlen - 2, None, &mut found_jumbo)?.is_err()
+                {
                     cx.trunc();
                     return Ok(());
                 }
@@ -451,7 +474,9 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32) -> Res {
             NH_FRAGMENT => {
                 cx.proto = "frag6";
                 let plen = u64::from(be16(bp, 4)?);
-                let rest = (HEADER_LEN as u64 + plen).wrapping_sub(off as u64).wrapping_sub(8);
+                let rest = (HEADER_LEN as u64 + plen)
+                    .wrapping_sub(off as u64)
+                    .wrapping_sub(8);
                 let offlg = be16(cp, 2)?;
                 if cx.opts.verbose > 0 {
                     cx.s("frag (0x");

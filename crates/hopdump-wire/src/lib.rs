@@ -107,6 +107,10 @@ pub struct TextOptions {
 impl TextOptions {
     /// tcpdump `-nn`: numbers for hosts and ports, everything else default.
     pub fn numeric() -> Self {
-        TextOptions { numeric_hosts: true, numeric_ports: true, ..Default::default() }
+        TextOptions {
+            numeric_hosts: true,
+            numeric_ports: true,
+            ..Default::default()
+        }
     }
 }

@@ -59,7 +59,11 @@ impl LinkType {
 /// byte-swapped when the upper 16 bits are set.
 pub fn null_family(p: &[u8]) -> Result<u32, Truncated> {
     let f = u32::from_ne_bytes(arr::<4>(p, 0)?);
-    Ok(if f & 0xffff_0000 != 0 { f.swap_bytes() } else { f })
+    Ok(if f & 0xffff_0000 != 0 {
+        f.swap_bytes()
+    } else {
+        f
+    })
 }
 
 /// BSD address families that carry IPv6 (BSD, FreeBSD, Darwin).

@@ -8,10 +8,14 @@
 //! marker themselves and return `Ok`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::field::{Res, Truncated};
-use crate::{LinkType, Names, TextOptions, arp, ethernet, icmp, icmpv6, ipv4, ipv6, link, sll, tables, tcp, udp};
+use crate::{
+    LinkType, Names, TextOptions, arp, ethernet, icmp, icmpv6, ipv4, ipv6, link, sll, tables, tcp,
+    udp,
+};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -21,7 +25,47 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// tcpdump's own table. Call [`TcpSeqTable::clear`] between unrelated captures.
 #[derive(Clone, Debug, Default)]
 pub struct TcpSeqTable {
-    map: HashMap<SeqKey, (u32, u32)>,
+    map: HashMap<SeqKey, (u32, u32), BuildHasherDefault<FoldHasher>>,
+}
+
+/// A fast multiply-rotate hasher for the sequence table (keys are addresses and ports from the
+/// capture; like tcpdump's own fixed-bucket table it does not resist crafted collisions).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -68,14 +112,34 @@ pub struct Printer {
 impl Printer {
     /// A printer with an empty sequence table.
     pub fn new(opts: TextOptions) -> Self {
-        Printer { opts, seq: TcpSeqTable::default() }
+        Printer {
+            opts,
+            seq: TcpSeqTable::default(),
+        }
     }
 
     /// Appends what tcpdump prints for this packet after the timestamp and its space,
     /// without the trailing newline.
-    pub fn write(&mut self, out: &mut Vec<u8>, link: LinkType, data: &[u8], orig_len: u32, names: &dyn Names) {
-        let seq = if self.opts.absolute_seq { None } else { Some(&mut self.seq) };
-        let mut cx = Cx { out, opts: &self.opts, names, proto: "", seq };
+    pub fn write(
+        &mut self,
+        out: &mut Vec<u8>,
+        link: LinkType,
+        data: &[u8],
+        orig_len: u32,
+        names: &dyn Names,
+    ) {
+        let seq = if self.opts.absolute_seq {
+            None
+        } else {
+            Some(&mut self.seq)
+        };
+        let mut cx = Cx {
+            out,
+            opts: &self.opts,
+            names,
+            proto: "",
+            seq,
+        };
         packet(&mut cx, link, data, orig_len);
     }
 
@@ -88,8 +152,21 @@ impl Printer {
 /// Appends tcpdump's text for one packet (everything after the timestamp and its space,
 /// no trailing newline). Stateless: TCP sequence numbers are absolute, as with `tcpdump -S`;
 /// use [`Printer`] for tcpdump's default relative numbers.
-pub fn write_text(out: &mut Vec<u8>, link: LinkType, data: &[u8], orig_len: u32, opts: &TextOptions, names: &dyn Names) {
-    let mut cx = Cx { out, opts, names, proto: "", seq: None };
+pub fn write_text(
+    out: &mut Vec<u8>,
+    link: LinkType,
+    data: &[u8],
+    orig_len: u32,
+    opts: &TextOptions,
+    names: &dyn Names,
+) {
+    let mut cx = Cx {
+        out,
+        opts,
+        names,
+        proto: "",
+        seq: None,
+    };
     packet(&mut cx, link, data, orig_len);
 }
 
@@ -154,21 +231,21 @@ impl Cx<'_> {
     }
 
     pub(crate) fn ipv4(&mut self, a: [u8; 4]) {
-        if !self.opts.numeric_hosts {
-            if let Some(n) = self.names.host(IpAddr::V4(Ipv4Addr::from(a))) {
-                self.out.extend_from_slice(n.as_bytes());
-                return;
-            }
+        if !self.opts.numeric_hosts
+            && let Some(n) = self.names.host(IpAddr::V4(Ipv4Addr::from(a)))
+        {
+            self.out.extend_from_slice(n.as_bytes());
+            return;
         }
         write_ipv4(self.out, a);
     }
 
     pub(crate) fn ipv6(&mut self, a: [u8; 16]) {
-        if !self.opts.numeric_hosts {
-            if let Some(n) = self.names.host(IpAddr::V6(Ipv6Addr::from(a))) {
-                self.out.extend_from_slice(n.as_bytes());
-                return;
-            }
+        if !self.opts.numeric_hosts
+            && let Some(n) = self.names.host(IpAddr::V6(Ipv6Addr::from(a)))
+        {
+            self.out.extend_from_slice(n.as_bytes());
+            return;
         }
         write_ipv6(self.out, &a);
     }
@@ -192,7 +269,10 @@ impl Cx<'_> {
         write_mac(self.out, &a);
         if !self.opts.numeric_hosts {
             let oui = u32::from_be_bytes([0, a[0], a[1], a[2]]);
-            let name = tables::OUI_NAMES.iter().find(|(o, _)| *o == oui).map_or("Unknown", |(_, n)| n);
+            let name = tables::OUI_NAMES
+                .iter()
+                .find(|(o, _)| *o == oui)
+                .map_or("Unknown", |(_, n)| n);
             self.s(" (oui ");
             self.s(name);
             self.s(")");
@@ -206,11 +286,11 @@ impl Cx<'_> {
     }
 
     pub(crate) fn port(&mut self, tcp: bool, p: u16) {
-        if !self.opts.numeric_ports {
-            if let Some(n) = self.names.port(tcp, p) {
-                self.out.extend_from_slice(n.as_bytes());
-                return;
-            }
+        if !self.opts.numeric_ports
+            && let Some(n) = self.names.port(tcp, p)
+        {
+            self.out.extend_from_slice(n.as_bytes());
+            return;
         }
         self.u(p);
     }
@@ -252,12 +332,20 @@ impl Cx<'_> {
                 self.ch(if b.is_ascii_graphic() { *b } else { b'.' });
             }
         }
-        if length > p.len() { Err(Truncated) } else { Ok(()) }
+        if length > p.len() {
+            Err(Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     /// `ND_DEFAULTPRINT(p, caplen)`: the hex+ASCII dump of undecoded bytes, which `-q` suppresses.
     pub(crate) fn default_print(&mut self, p: &[u8]) -> Res {
-        if self.opts.quiet { Ok(()) } else { self.hex_and_ascii("\n\t", p, p.len()) }
+        if self.opts.quiet {
+            Ok(())
+        } else {
+            self.hex_and_ascii("\n\t", p, p.len())
+        }
     }
 
     /// `hex_print(ident, p, length)` / `print_unknown_data`: hex only, 16 bytes a line.
@@ -276,7 +364,11 @@ impl Cx<'_> {
                 }
             }
         }
-        if length > p.len() { Err(Truncated) } else { Ok(()) }
+        if length > p.len() {
+            Err(Truncated)
+        } else {
+            Ok(())
+        }
     }
 
     /// `print_unknown_data`: like [`Cx::hex_only`] but clamps to what was captured.
@@ -440,7 +532,9 @@ pub(crate) fn ethertype(cx: &mut Cx<'_>, etype: u16, p: &[u8], length: u32) -> R
     match etype {
         ethernet::ETHERTYPE_IPV4 => ipv4::print(cx, p, length).map(|()| true),
         ethernet::ETHERTYPE_IPV6 => ipv6::print(cx, p, length).map(|()| true),
-        ethernet::ETHERTYPE_ARP | ethernet::ETHERTYPE_REVARP => arp::print(cx, p, length).map(|()| true),
+        ethernet::ETHERTYPE_ARP | ethernet::ETHERTYPE_REVARP => {
+            arp::print(cx, p, length).map(|()| true)
+        }
         _ => Ok(false),
     }
 }
@@ -462,7 +556,13 @@ impl IpHdr<'_> {
     }
 
     /// `src > dst` with optional ports, as TCP/UDP print it.
-    pub(crate) fn addrs(&self, cx: &mut Cx<'_>, tcp: bool, ports: Option<(u16, u16)>, proto: u8) -> Res {
+    pub(crate) fn addrs(
+        &self,
+        cx: &mut Cx<'_>,
+        tcp: bool,
+        ports: Option<(u16, u16)>,
+        proto: u8,
+    ) -> Res {
         let own = self.next()? == proto;
         if own {
             self.src(cx)?;
@@ -523,7 +623,14 @@ impl IpHdr<'_> {
 
 /// `ip_demux_print`
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn ip_demux(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fragmented: bool, nh: u8) -> Res {
+pub(crate) fn ip_demux(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    length: u32,
+    iph: IpHdr<'_>,
+    fragmented: bool,
+    nh: u8,
+) -> Res {
     match nh {
         crate::ipv4::PROTO_TCP => tcp::print(cx, bp, length, iph, fragmented),
         crate::ipv4::PROTO_UDP => udp::print(cx, bp, length, iph, fragmented),
@@ -661,7 +768,13 @@ mod tests {
     fn hex_formats() {
         let opts = TextOptions::default();
         let mut out = Vec::new();
-        let mut cx = Cx { out: &mut out, opts: &opts, names: &crate::NoNames, proto: "", seq: None };
+        let mut cx = Cx {
+            out: &mut out,
+            opts: &opts,
+            names: &crate::NoNames,
+            proto: "",
+            seq: None,
+        };
         cx.x(0);
         cx.ch(b' ');
         cx.x(0xabc);

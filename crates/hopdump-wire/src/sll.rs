@@ -18,7 +18,11 @@ pub struct SllHeader<'a> {
 impl<'a> SllHeader<'a> {
     /// Validates that the 16-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < SLL_HEADER_LEN { Err(Truncated) } else { Ok(SllHeader { buf }) }
+        if buf.len() < SLL_HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(SllHeader { buf })
+        }
     }
 
     /// Packet type (0 host, 1 broadcast, 2 multicast, 3 other host, 4 outgoing).
@@ -38,7 +42,9 @@ impl<'a> SllHeader<'a> {
 
     /// Link-layer address (up to 8 bytes).
     pub fn addr(&self) -> &'a [u8] {
-        self.buf.get(6..6 + usize::from(self.halen().min(8))).unwrap_or(&[])
+        self.buf
+            .get(6..6 + usize::from(self.halen().min(8)))
+            .unwrap_or(&[])
     }
 
     /// Protocol (an ethertype, or 1 / 4 for 802.3 / 802.2).
@@ -61,7 +67,11 @@ pub struct Sll2Header<'a> {
 impl<'a> Sll2Header<'a> {
     /// Validates that the 20-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < SLL2_HEADER_LEN { Err(Truncated) } else { Ok(Sll2Header { buf }) }
+        if buf.len() < SLL2_HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(Sll2Header { buf })
+        }
     }
 
     /// Protocol (ethertype).
@@ -91,7 +101,9 @@ impl<'a> Sll2Header<'a> {
 
     /// Link-layer address (up to 8 bytes).
     pub fn addr(&self) -> &'a [u8] {
-        self.buf.get(12..12 + usize::from(self.halen().min(8))).unwrap_or(&[])
+        self.buf
+            .get(12..12 + usize::from(self.halen().min(8)))
+            .unwrap_or(&[])
     }
 
     /// Bytes after the header.
@@ -176,7 +188,14 @@ fn sll2_header(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
 }
 
 /// The part shared by both versions after the header: VLAN tags, 802.2/802.3 and the ethertype.
-fn body(cx: &mut Cx<'_>, hdr: &[u8], mut p: &[u8], mut length: u32, mut proto: u16, v2: bool) -> Res {
+fn body(
+    cx: &mut Cx<'_>,
+    hdr: &[u8],
+    mut p: &[u8],
+    mut length: u32,
+    mut proto: u16,
+    v2: bool,
+) -> Res {
     loop {
         if proto <= crate::ethernet::MAX_LENGTH_VAL {
             // IPX / LLC printers are not reproduced: dump the payload as tcpdump does for unknown types.
@@ -230,7 +249,14 @@ pub(crate) fn print_sll(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
         sll_header(cx, p, length)?;
     }
     let proto = be16(p, 14)?;
-    body(cx, p, tail(p, SLL_HEADER_LEN), length.wrapping_sub(SLL_HEADER_LEN as u32), proto, false)
+    body(
+        cx,
+        p,
+        tail(p, SLL_HEADER_LEN),
+        length.wrapping_sub(SLL_HEADER_LEN as u32),
+        proto,
+        false,
+    )
 }
 
 /// `sll2_if_print`: the interface name comes from [`crate::Names::ifname`] (`?` when unknown).
@@ -249,7 +275,14 @@ pub(crate) fn print_sll2(cx: &mut Cx<'_>, p: &[u8], length: u32) -> Res {
         sll2_header(cx, p, length)?;
     }
     let proto = be16(p, 0)?;
-    body(cx, p, tail(p, SLL2_HEADER_LEN), length.wrapping_sub(SLL2_HEADER_LEN as u32), proto, true)
+    body(
+        cx,
+        p,
+        tail(p, SLL2_HEADER_LEN),
+        length.wrapping_sub(SLL2_HEADER_LEN as u32),
+        proto,
+        true,
+    )
 }
 
 #[cfg(test)]
@@ -261,10 +294,23 @@ mod tests {
         let mut b = vec![0, 0, 0, 1, 0, 6, 1, 2, 3, 4, 5, 6, 0, 0, 8, 0];
         b.push(0x45);
         let h = SllHeader::new_checked(&b);
-        assert_eq!(h.map(|h| (h.packet_type(), h.addr().len(), h.protocol(), h.payload().len())), Ok((0, 6, 0x0800, 1)));
-        let b2 = [0x08, 0, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0];
+        assert_eq!(
+            h.map(|h| (
+                h.packet_type(),
+                h.addr().len(),
+                h.protocol(),
+                h.payload().len()
+            )),
+            Ok((0, 6, 0x0800, 1))
+        );
+        let b2 = [
+            0x08, 0, 0, 0, 0, 0, 0, 3, 0, 1, 4, 6, 1, 2, 3, 4, 5, 6, 0, 0,
+        ];
         let h2 = Sll2Header::new_checked(&b2);
-        assert_eq!(h2.map(|h| (h.protocol(), h.ifindex(), h.packet_type())), Ok((0x0800, 3, 4)));
+        assert_eq!(
+            h2.map(|h| (h.protocol(), h.ifindex(), h.packet_type())),
+            Ok((0x0800, 3, 4))
+        );
         assert_eq!(pkttype_name(4), "Out");
     }
 }

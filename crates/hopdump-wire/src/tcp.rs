@@ -87,7 +87,9 @@ impl<'a> TcpSegment<'a> {
 
     /// Option bytes.
     pub fn options(&self) -> &'a [u8] {
-        self.buf.get(MIN_HEADER_LEN..self.header_len()).unwrap_or(&[])
+        self.buf
+            .get(MIN_HEADER_LEN..self.header_len())
+            .unwrap_or(&[])
     }
 
     /// Captured payload bytes.
@@ -97,7 +99,9 @@ impl<'a> TcpSegment<'a> {
 
     /// Iterates the options (stops at EOL or at the first malformed one).
     pub fn option_iter(&self) -> TcpOptionIter<'a> {
-        TcpOptionIter { rest: self.options() }
+        TcpOptionIter {
+            rest: self.options(),
+        }
     }
 }
 
@@ -167,7 +171,10 @@ impl<'a> Iterator for TcpOptionIter<'a> {
             (3, 3) => TcpOption::WindowScale(u8_at(body, 0).unwrap_or_default()),
             (4, 2) => TcpOption::SackPermitted,
             (5, _) if body.len() % 8 == 0 => TcpOption::Sack(body),
-            (8, 10) => TcpOption::Timestamp { val: be32(body, 0).unwrap_or_default(), ecr: be32(body, 4).unwrap_or_default() },
+            (8, 10) => TcpOption::Timestamp {
+                val: be32(body, 0).unwrap_or_default(),
+                ecr: be32(body, 4).unwrap_or_default(),
+            },
             _ => TcpOption::Unknown { kind, data: body },
         })
     }
@@ -185,8 +192,16 @@ pub fn flags_str(flags: u8, out: &mut String) {
     }
 }
 
-const FLAG_LETTERS: [(u8, char); 8] =
-    [(FIN, 'F'), (SYN, 'S'), (RST, 'R'), (PSH, 'P'), (ACK, '.'), (URG, 'U'), (ECE, 'E'), (CWR, 'W')];
+const FLAG_LETTERS: [(u8, char); 8] = [
+    (FIN, 'F'),
+    (SYN, 'S'),
+    (RST, 'R'),
+    (PSH, 'P'),
+    (ACK, '.'),
+    (URG, 'U'),
+    (ECE, 'E'),
+    (CWR, 'W'),
+];
 
 fn option_name(o: u8) -> Option<&'static str> {
     Some(match o {
@@ -221,7 +236,14 @@ enum OptEnd {
 }
 
 /// The options loop of `tcp_print`. `thseq`/`thack`/`rev` are the relative-SACK basis.
-fn print_options(cx: &mut Cx<'_>, opts: &[u8], mut hlen: u32, rev: bool, thseq: u32, thack: u32) -> Res<OptEnd> {
+fn print_options(
+    cx: &mut Cx<'_>,
+    opts: &[u8],
+    mut hlen: u32,
+    rev: bool,
+    thseq: u32,
+    thack: u32,
+) -> Res<OptEnd> {
     let mut cp = opts;
     let mut first_opt = true;
     while hlen > 0 {
@@ -359,7 +381,11 @@ fn print_options(cx: &mut Cx<'_>, opts: &[u8], mut hlen: u32, rev: bool, thseq: 
                 let raw = be16(cp, 0)?;
                 cx.s(" 0x");
                 cx.x(u32::from(raw));
-                let v = if raw & 1 != 0 { u32::from(raw >> 1) * 60 } else { u32::from(raw >> 1) };
+                let v = if raw & 1 != 0 {
+                    u32::from(raw >> 1) * 60
+                } else {
+                    u32::from(raw >> 1)
+                };
                 cx.ch(b' ');
                 cx.u(v);
                 2
@@ -422,7 +448,7 @@ fn fastopen(cx: &mut Cx<'_>, cp: &[u8], datalen: u32, exp: bool) -> Res {
     }
     if datalen == 0 {
         cx.s(" cookiereq");
-    } else if datalen % 2 != 0 || !(4..=16).contains(&datalen) {
+    } else if !datalen.is_multiple_of(2) || !(4..=16).contains(&datalen) {
         cx.invalid();
     } else {
         cx.s(" cookie ");
@@ -434,8 +460,18 @@ fn fastopen(cx: &mut Cx<'_>, cp: &[u8], datalen: u32, exp: bool) -> Res {
 }
 
 /// Relative-sequence bookkeeping (`tcp_seq_hash`). Returns (seq, ack, rev, thseq, thack).
-fn relative(cx: &mut Cx<'_>, iph: IpHdr<'_>, sport: u16, dport: u16, flags: u8, seq: u32, ack: u32) -> Res<(u32, u32, bool, u32, u32)> {
-    let Some(table) = cx.seq.as_deref_mut() else { return Ok((seq, ack, false, 0, 0)) };
+fn relative(
+    cx: &mut Cx<'_>,
+    iph: IpHdr<'_>,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+) -> Res<(u32, u32, bool, u32, u32)> {
+    let Some(table) = cx.seq.as_deref_mut() else {
+        return Ok((seq, ack, false, 0, 0));
+    };
     if flags & ACK == 0 {
         return Ok((seq, ack, false, 0, 0));
     }
@@ -447,13 +483,27 @@ fn relative(cx: &mut Cx<'_>, iph: IpHdr<'_>, sport: u16, dport: u16, flags: u8, 
             d[..4].copy_from_slice(&crate::field::arr::<4>(b, 16)?);
             (false, s, d)
         }
-        IpHdr::V6(b) => (true, crate::field::arr::<16>(b, 8)?, crate::field::arr::<16>(b, 24)?),
+        IpHdr::V6(b) => (
+            true,
+            crate::field::arr::<16>(b, 8)?,
+            crate::field::arr::<16>(b, 24)?,
+        ),
     };
     let rev = sport > dport || (sport == dport && src > dst);
     let key = if rev {
-        SeqKey { v6, src: dst, dst: src, port: (u32::from(dport) << 16) | u32::from(sport) }
+        SeqKey {
+            v6,
+            src: dst,
+            dst: src,
+            port: (u32::from(dport) << 16) | u32::from(sport),
+        }
     } else {
-        SeqKey { v6, src, dst, port: (u32::from(sport) << 16) | u32::from(dport) }
+        SeqKey {
+            v6,
+            src,
+            dst,
+            port: (u32::from(sport) << 16) | u32::from(dport),
+        }
     };
     let (seq, ack, entry) = match table.get(&key) {
         Some(e) if flags & SYN == 0 => {
@@ -465,7 +515,11 @@ fn relative(cx: &mut Cx<'_>, iph: IpHdr<'_>, sport: u16, dport: u16, flags: u8, 
             }
         }
         _ => {
-            let e = if rev { (ack.wrapping_sub(1), seq) } else { (seq, ack.wrapping_sub(1)) };
+            let e = if rev {
+                (ack.wrapping_sub(1), seq)
+            } else {
+                (seq, ack.wrapping_sub(1))
+            };
             table.set(key, e);
             (seq, ack, e)
         }
@@ -474,7 +528,13 @@ fn relative(cx: &mut Cx<'_>, iph: IpHdr<'_>, sport: u16, dport: u16, flags: u8, 
 }
 
 /// `tcp_print`
-pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fragmented: bool) -> Res {
+pub(crate) fn print(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    length: u32,
+    iph: IpHdr<'_>,
+    fragmented: bool,
+) -> Res {
     cx.proto = "tcp";
     if !has(bp, 2, 2) {
         iph.src(cx)?;
@@ -570,7 +630,14 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
     }
     if hlen > MIN_HEADER_LEN as u32 {
         cx.s(", options [");
-        match print_options(cx, tail(bp, MIN_HEADER_LEN), hlen - MIN_HEADER_LEN as u32, rev, thseq, thack)? {
+        match print_options(
+            cx,
+            tail(bp, MIN_HEADER_LEN),
+            hlen - MIN_HEADER_LEN as u32,
+            rev,
+            thseq,
+            thack,
+        )? {
             OptEnd::Done => cx.s("]"),
             OptEnd::Bad(ch) => {
                 cx.s("[bad opt]");
@@ -615,7 +682,11 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
 
 /// `print_tcp_rst_data`
 fn rst_data(cx: &mut Cx<'_>, sp: &[u8], length: u32) {
-    cx.s(if has(sp, 0, length as usize) { " [RST" } else { " [!RST" });
+    cx.s(if has(sp, 0, length as usize) {
+        " [RST"
+    } else {
+        " [!RST"
+    });
     let mut n = length as usize;
     if n > 30 {
         n = 30;
@@ -636,7 +707,9 @@ mod tests {
     fn options_iterate() {
         let mut b = vec![0u8; 20];
         b[12] = 0xa0;
-        b.extend_from_slice(&[2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7]);
+        b.extend_from_slice(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
         let t = TcpSegment::new_checked(&b);
         assert!(t.is_ok());
         if let Ok(t) = t {

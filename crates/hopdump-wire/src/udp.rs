@@ -23,7 +23,11 @@ pub struct UdpDatagram<'a> {
 impl<'a> UdpDatagram<'a> {
     /// Validates that the 8-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < HEADER_LEN { Err(Truncated) } else { Ok(UdpDatagram { buf }) }
+        if buf.len() < HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(UdpDatagram { buf })
+        }
     }
 
     /// Source port.
@@ -73,7 +77,13 @@ fn ipaddr(cx: &mut Cx<'_>, iph: IpHdr<'_>, ports: Option<(u16, u16)>) -> Res {
 }
 
 /// `udp_print`
-pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fragmented: bool) -> Res {
+pub(crate) fn print(
+    cx: &mut Cx<'_>,
+    bp: &[u8],
+    length: u32,
+    iph: IpHdr<'_>,
+    fragmented: bool,
+) -> Res {
     cx.proto = "udp";
     if !has(bp, 2, 2) {
         ipaddr(cx, iph, None)?;
@@ -122,7 +132,8 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32, iph: IpHdr<'_>, fra
             if field == 0 {
                 cx.s("[no cksum] ");
             } else if has(cp, 0, length as usize) {
-                let sum = iph.upper_cksum(crate::ipv4::PROTO_UDP, bp, length + HEADER_LEN as u32)?;
+                let sum =
+                    iph.upper_cksum(crate::ipv4::PROTO_UDP, bp, length + HEADER_LEN as u32)?;
                 cksum_note(cx, field, sum);
             }
         } else if iph.is_v6() && has(cp, 0, length as usize) {

@@ -17,7 +17,11 @@ pub struct VlanTag<'a> {
 impl<'a> VlanTag<'a> {
     /// Validates that the 4 bytes are present.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < 4 { Err(Truncated) } else { Ok(VlanTag { buf }) }
+        if buf.len() < 4 {
+            Err(Truncated)
+        } else {
+            Ok(VlanTag { buf })
+        }
     }
 
     /// The tag control information.
@@ -66,7 +70,10 @@ mod tests {
         let t = VlanTag::new_checked(&[0xb0, 0x64, 0x08, 0x00]);
         assert!(t.is_ok());
         if let Ok(t) = t {
-            assert_eq!((t.vid(), t.pcp(), t.dei(), t.ethertype()), (100, 5, true, 0x0800));
+            assert_eq!(
+                (t.vid(), t.pcp(), t.dei(), t.ethertype()),
+                (100, 5, true, 0x0800)
+            );
         }
         assert!(VlanTag::new_checked(&[0; 3]).is_err());
     }

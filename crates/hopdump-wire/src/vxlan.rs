@@ -16,7 +16,11 @@ pub struct VxlanHeader<'a> {
 impl<'a> VxlanHeader<'a> {
     /// Validates that the 8-byte header was captured.
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Truncated> {
-        if buf.len() < HEADER_LEN { Err(Truncated) } else { Ok(VxlanHeader { buf }) }
+        if buf.len() < HEADER_LEN {
+            Err(Truncated)
+        } else {
+            Ok(VxlanHeader { buf })
+        }
     }
 
     /// Flags byte (0x08 = VNI valid).

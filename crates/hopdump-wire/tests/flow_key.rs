@@ -9,7 +9,10 @@ use hopdump_wire::{LinkType, flow_key};
 
 fn key(name: &str) -> Option<hopdump_wire::FlowKey> {
     let cases = common::all_cases();
-    let c = cases.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no case {name}"));
+    let c = cases
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no case {name}"));
     flow_key(c.link, &c.data)
 }
 
@@ -20,7 +23,10 @@ fn v4(a: [u8; 4]) -> IpAddr {
 #[test]
 fn plain_tcp() {
     let k = key("tcp syn").expect("key");
-    assert_eq!((k.src, k.dst, k.proto, k.sport, k.dport), (v4(common::V4_A), v4(common::V4_B), 6, 43512, 8080));
+    assert_eq!(
+        (k.src, k.dst, k.proto, k.sport, k.dport),
+        (v4(common::V4_A), v4(common::V4_B), 6, 43512, 8080)
+    );
     assert_eq!(k.ip_id, Some(0x1c46));
     assert_eq!(k.tcp_seq, Some(3_908_710_133));
     assert_eq!(k.tunnel_vni, None);
@@ -29,11 +35,17 @@ fn plain_tcp() {
 #[test]
 fn vxlan_and_geneve_decapsulate() {
     let k = key("vxlan 4789 tcp").expect("key");
-    assert_eq!((k.src, k.dst, k.dport, k.tunnel_vni), (v4([10, 244, 1, 5]), v4([10, 244, 2, 7]), 80, Some(1)));
+    assert_eq!(
+        (k.src, k.dst, k.dport, k.tunnel_vni),
+        (v4([10, 244, 1, 5]), v4([10, 244, 2, 7]), 80, Some(1))
+    );
     let k = key("flannel vxlan 8472 icmp").expect("key");
     assert_eq!((k.proto, k.sport, k.tunnel_vni), (1, 1, Some(1)));
     let k = key("geneve tcp with option").expect("key");
-    assert_eq!((k.dst, k.dport, k.tunnel_vni), (v4([10, 244, 2, 7]), 80, Some(42)));
+    assert_eq!(
+        (k.dst, k.dport, k.tunnel_vni),
+        (v4([10, 244, 2, 7]), 80, Some(42))
+    );
     let k = key("geneve ipv4 payload").expect("key");
     assert_eq!((k.proto, k.tunnel_vni), (1, Some(256)));
 }

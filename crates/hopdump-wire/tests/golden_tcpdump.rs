@@ -19,7 +19,9 @@ impl SysNames {
         let mut m = HashMap::new();
         if let Ok(rd) = std::fs::read_dir("/sys/class/net") {
             for e in rd.flatten() {
-                let idx = std::fs::read_to_string(e.path().join("ifindex")).ok().and_then(|s| s.trim().parse().ok());
+                let idx = std::fs::read_to_string(e.path().join("ifindex"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
                 if let Some(i) = idx {
                     m.insert(i, e.file_name().to_string_lossy().into_owned());
                 }
@@ -56,7 +58,11 @@ fn write_pcap(path: &std::path::Path, link: LinkType, cases: &[&Case]) {
 }
 
 fn tcpdump(path: &std::path::Path, flags: &[&str]) -> String {
-    let out = Command::new("tcpdump").args(["-t", "-r"]).arg(path).args(flags).output();
+    let out = Command::new("tcpdump")
+        .args(["-t", "-r"])
+        .arg(path)
+        .args(flags)
+        .output();
     let out = match out {
         Ok(o) => o,
         Err(e) => panic!(
@@ -64,7 +70,12 @@ fn tcpdump(path: &std::path::Path, flags: &[&str]) -> String {
              install it (Debian: apt-get install -y tcpdump) and re-run"
         ),
     };
-    assert!(out.status.success(), "tcpdump {:?} failed: {}", flags, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tcpdump {:?} failed: {}",
+        flags,
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -78,14 +89,69 @@ struct FlagSet {
 fn flagsets() -> Vec<FlagSet> {
     let n = TextOptions::numeric();
     vec![
-        FlagSet { flags: &["-nn"], opts: n.clone(), stateful: true },
-        FlagSet { flags: &["-nn", "-S"], opts: TextOptions { absolute_seq: true, ..n.clone() }, stateful: false },
-        FlagSet { flags: &["-nn", "-e"], opts: TextOptions { link_header: true, ..n.clone() }, stateful: true },
-        FlagSet { flags: &["-nn", "-v"], opts: TextOptions { verbose: 1, ..n.clone() }, stateful: true },
-        FlagSet { flags: &["-nn", "-vv"], opts: TextOptions { verbose: 2, ..n.clone() }, stateful: true },
-        FlagSet { flags: &["-nn", "-q"], opts: TextOptions { quiet: true, ..n.clone() }, stateful: true },
-        FlagSet { flags: &["-nn", "-e", "-q"], opts: TextOptions { quiet: true, link_header: true, ..n.clone() }, stateful: true },
-        FlagSet { flags: &["-nn", "-e", "-vv"], opts: TextOptions { verbose: 2, link_header: true, ..n.clone() }, stateful: true },
+        FlagSet {
+            flags: &["-nn"],
+            opts: n.clone(),
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-S"],
+            opts: TextOptions {
+                absolute_seq: true,
+                ..n.clone()
+            },
+            stateful: false,
+        },
+        FlagSet {
+            flags: &["-nn", "-e"],
+            opts: TextOptions {
+                link_header: true,
+                ..n.clone()
+            },
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-v"],
+            opts: TextOptions {
+                verbose: 1,
+                ..n.clone()
+            },
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-vv"],
+            opts: TextOptions {
+                verbose: 2,
+                ..n.clone()
+            },
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-q"],
+            opts: TextOptions {
+                quiet: true,
+                ..n.clone()
+            },
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-e", "-q"],
+            opts: TextOptions {
+                quiet: true,
+                link_header: true,
+                ..n.clone()
+            },
+            stateful: true,
+        },
+        FlagSet {
+            flags: &["-nn", "-e", "-vv"],
+            opts: TextOptions {
+                verbose: 2,
+                link_header: true,
+                ..n.clone()
+            },
+            stateful: true,
+        },
     ]
 }
 
@@ -112,7 +178,12 @@ fn check_link(link: LinkType, cases: &[&Case], dir: &std::path::Path) -> Vec<Str
             }
             ours.push(b'\n');
             let ours = String::from_utf8_lossy(&ours).into_owned();
-            assert!(!theirs.is_empty(), "[{}] tcpdump {} printed nothing for this packet", c.name, fs.flags.join(" "));
+            assert!(
+                !theirs.is_empty(),
+                "[{}] tcpdump {} printed nothing for this packet",
+                c.name,
+                fs.flags.join(" ")
+            );
             compared += 1;
             if std::env::var_os("HOPDUMP_GOLDEN_SHOW").is_some() {
                 eprint!("[{}] {}\n{}", c.name, fs.flags.join(" "), theirs);
@@ -128,7 +199,11 @@ fn check_link(link: LinkType, cases: &[&Case], dir: &std::path::Path) -> Vec<Str
             }
         }
     }
-    assert_eq!(compared, cases.len() * flagsets().len(), "every packet compared under every flag set");
+    assert_eq!(
+        compared,
+        cases.len() * flagsets().len(),
+        "every packet compared under every flag set"
+    );
     failures
 }
 
@@ -164,5 +239,10 @@ fn text_equals_tcpdump() {
     for (link, cs) in &by_link {
         failures.extend(check_link(*link, cs, dir.path()));
     }
-    assert!(failures.is_empty(), "{} mismatches against tcpdump:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches against tcpdump:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

@@ -7,7 +7,9 @@ use hopdump_wire::{Layer, LinkType, PACKET_SCHEMA, Packet, decode};
 use serde_json::Value;
 
 fn find<'a>(c: &'a [common::Case], name: &str) -> &'a common::Case {
-    c.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no corpus case {name}"))
+    c.iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no corpus case {name}"))
 }
 
 #[test]
@@ -16,7 +18,8 @@ fn every_corpus_packet_round_trips() {
         let p = decode(c.link, &c.data, c.orig_len);
         assert_eq!(p.schema, PACKET_SCHEMA);
         let s = serde_json::to_string(&p).expect("serialise");
-        let back: Packet = serde_json::from_str(&s).unwrap_or_else(|e| panic!("[{}] {e}: {s}", c.name));
+        let back: Packet =
+            serde_json::from_str(&s).unwrap_or_else(|e| panic!("[{}] {e}: {s}", c.name));
         assert_eq!(back, p, "[{}]", c.name);
     }
 }
@@ -51,10 +54,19 @@ fn tcp_syn_field_names() {
     assert_eq!(tcp["flag_bits"]["ack"], false);
     assert_eq!(tcp["win"], 64240);
     assert_eq!(tcp["payload_len"], 0);
-    assert_eq!(tcp["options"][0], serde_json::json!({"kind": "mss", "value": 1460}));
+    assert_eq!(
+        tcp["options"][0],
+        serde_json::json!({"kind": "mss", "value": 1460})
+    );
     assert_eq!(tcp["options"][1], serde_json::json!({"kind": "sack_ok"}));
-    assert_eq!(tcp["options"][2], serde_json::json!({"kind": "timestamp", "val": 671516, "ecr": 0}));
-    assert_eq!(tcp["options"][4], serde_json::json!({"kind": "wscale", "shift": 7}));
+    assert_eq!(
+        tcp["options"][2],
+        serde_json::json!({"kind": "timestamp", "val": 671516, "ecr": 0})
+    );
+    assert_eq!(
+        tcp["options"][4],
+        serde_json::json!({"kind": "wscale", "shift": 7})
+    );
     assert!(v.get("truncated").is_none());
 }
 
@@ -75,9 +87,15 @@ fn vxlan_inner_packet_follows_the_tunnel_layer() {
             _ => "other",
         })
         .collect();
-    assert_eq!(names, ["eth", "ipv4", "udp", "vxlan", "eth", "ipv4", "icmp"]);
+    assert_eq!(
+        names,
+        ["eth", "ipv4", "udp", "vxlan", "eth", "ipv4", "icmp"]
+    );
     let v: Value = serde_json::to_value(&p).expect("json");
-    assert_eq!(v["layers"][3], serde_json::json!({"layer": "vxlan", "flags": 8, "vni": 1, "udp_port": 8472}));
+    assert_eq!(
+        v["layers"][3],
+        serde_json::json!({"layer": "vxlan", "flags": 8, "vni": 1, "udp_port": 8472})
+    );
     assert_eq!(v["layers"][6]["type"], 8);
     assert_eq!(v["layers"][6]["kind"], "echo_request");
     assert_eq!(v["layers"][6]["id"], 1);
@@ -120,7 +138,10 @@ fn truncation_names_the_layer() {
     }
     let c = find(&cases, "unknown ethertype");
     let v: Value = serde_json::to_value(decode(c.link, &c.data, c.orig_len)).expect("json");
-    assert_eq!(v["layers"][1], serde_json::json!({"layer": "unknown", "of": "ethertype", "value": 0x1234, "len": 35}));
+    assert_eq!(
+        v["layers"][1],
+        serde_json::json!({"layer": "unknown", "of": "ethertype", "value": 0x1234, "len": 35})
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ impl Rng {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 }
 
@@ -85,15 +89,29 @@ fn mutate(rng: &mut Rng, base: &[u8], out: &mut Vec<u8>) {
 
 #[test]
 fn never_panics_on_mutated_corpus() {
-    let iters: usize = std::env::var("HOPDUMP_FUZZ_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let iters: usize = std::env::var("HOPDUMP_FUZZ_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let corpus = common::all_cases();
     let opts = [
         TextOptions::numeric(),
-        TextOptions { verbose: 2, link_header: true, ..TextOptions::numeric() },
-        TextOptions { quiet: true, verbose: 1, ..TextOptions::default() },
+        TextOptions {
+            verbose: 2,
+            link_header: true,
+            ..TextOptions::numeric()
+        },
+        TextOptions {
+            quiet: true,
+            verbose: 1,
+            ..TextOptions::default()
+        },
     ];
     let mut printers: Vec<Printer> = opts.iter().cloned().map(Printer::new).collect();
-    let seed = std::env::var("HOPDUMP_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9e37_79b9_7f4a_7c15u64);
+    let seed = std::env::var("HOPDUMP_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9e37_79b9_7f4a_7c15u64);
     let mut rng = Rng(seed | 1);
     let mut buf = Vec::new();
     let mut out = Vec::with_capacity(4096);
@@ -101,7 +119,11 @@ fn never_panics_on_mutated_corpus() {
     for i in 0..iters {
         let base = &corpus[i % corpus.len()];
         mutate(&mut rng, &base.data, &mut buf);
-        let link = if rng.below(4) == 0 { LINKS[rng.below(LINKS.len())] } else { base.link };
+        let link = if rng.below(4) == 0 {
+            LINKS[rng.below(LINKS.len())]
+        } else {
+            base.link
+        };
         let orig_len = match rng.below(4) {
             0 => rng.next() as u32,
             1 => buf.len() as u32 + rng.below(100) as u32,
@@ -123,7 +145,14 @@ fn never_panics_on_mutated_corpus() {
 
 #[test]
 fn every_prefix_of_every_corpus_packet() {
-    let opts = [TextOptions::numeric(), TextOptions { verbose: 2, link_header: true, ..TextOptions::numeric() }];
+    let opts = [
+        TextOptions::numeric(),
+        TextOptions {
+            verbose: 2,
+            link_header: true,
+            ..TextOptions::numeric()
+        },
+    ];
     let mut out = Vec::new();
     for c in common::all_cases() {
         for n in 0..=c.data.len() {
