@@ -106,8 +106,9 @@ fn opts_print(cx: &mut Cx<'_>, mut bp: &[u8], mut len: u32) -> Res {
             cx.s(" data");
             let mut i = 4;
             while i < olen {
+                let w = be32(bp, i as usize)?;
                 cx.ch(b' ');
-                cx.xw(be32(bp, i as usize)?, 8);
+                cx.xw(w, 8);
                 i += 4;
             }
         }

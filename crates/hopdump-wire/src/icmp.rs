@@ -372,8 +372,9 @@ pub(crate) fn print(
     if cx.opts.verbose > 0 && is_error(ty) {
         let inner = tail(bp, HEADER_LEN);
         cx.s("\n\t");
+        // tcpdump narrows the snapshot to the quoted length first, then reads it again.
+        let inner = crate::field::cut(inner, usize::from(be16(inner, 2)?));
         let ip_len = be16(inner, 2)?;
-        let inner = crate::field::cut(inner, usize::from(ip_len));
         crate::ipv4::print(cx, inner, u32::from(ip_len))?;
     }
     cx.proto = "icmp";

@@ -306,8 +306,10 @@ fn mldv2_report(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
                 cx.s(" [invalid number of groups]");
                 return Ok(());
             }
-            cx.s(" [gaddr ");
-            cx.ipv6_at(bp, group as usize + 4)?;
+            cx.atomic(|cx| {
+                cx.s(" [gaddr ");
+                cx.ipv6_at(bp, group as usize + 4)
+            })?;
             let rt = u8_at(bp, group as usize)?;
             cx.s(" ");
             match rt {
@@ -337,8 +339,10 @@ fn mldv2_report(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
             } else {
                 cx.s(" {");
                 for j in 0..nsrcs {
-                    cx.ch(b' ');
-                    cx.ipv6_at(bp, (group + 20 + j * 16) as usize)?;
+                    cx.atomic(|cx| {
+                        cx.ch(b' ');
+                        cx.ipv6_at(bp, (group + 20 + j * 16) as usize)
+                    })?;
                 }
                 cx.s(" }");
             }
@@ -367,8 +371,10 @@ fn mldv2_query(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
         cx.u(mrt);
         cx.s("]");
     }
-    cx.s(" [gaddr ");
-    cx.ipv6_at(bp, 8)?;
+    cx.atomic(|cx| {
+        cx.s(" [gaddr ");
+        cx.ipv6_at(bp, 8)
+    })?;
     if cx.opts.verbose > 0 {
         let b24 = u8_at(bp, 24)?;
         if b24 & 0x08 != 0 {
@@ -394,8 +400,10 @@ fn mldv2_query(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
         } else if cx.opts.verbose > 1 {
             cx.s(" {");
             for i in 0..nsrcs {
-                cx.ch(b' ');
-                cx.ipv6_at(bp, (28 + i * 16) as usize)?;
+                cx.atomic(|cx| {
+                    cx.ch(b' ');
+                    cx.ipv6_at(bp, (28 + i * 16) as usize)
+                })?;
             }
             cx.s(" }");
         } else {
@@ -470,22 +478,28 @@ pub(crate) fn print(
                 }
                 match code {
                     0 | 1 | 3 => {
-                        cx.ch(b' ');
-                        cx.ipv6_at(oip, 24)?;
+                        cx.atomic(|cx| {
+                            cx.ch(b' ');
+                            cx.ipv6_at(oip, 24)
+                        })?;
                     }
                     2 => {
-                        cx.ch(b' ');
-                        cx.ipv6_at(oip, 24)?;
-                        cx.s(", source address ");
-                        cx.ipv6_at(oip, 8)?;
+                        cx.atomic(|cx| {
+                            cx.ch(b' ');
+                            cx.ipv6_at(oip, 24)?;
+                            cx.s(", source address ");
+                            cx.ipv6_at(oip, 8)
+                        })?;
                     }
                     4 => {
                         let Some((prot, off)) = upper_layer(oip) else {
                             return Ok(false);
                         };
                         let dport = be16(oip, off + 2)?;
-                        cx.s(", ");
-                        cx.ipv6_at(oip, 24)?;
+                        cx.atomic(|cx| {
+                            cx.s(", ");
+                            cx.ipv6_at(oip, 24)
+                        })?;
                         match prot {
                             6 | 17 => {
                                 cx.s(if prot == 6 {
@@ -513,13 +527,16 @@ pub(crate) fn print(
                 }
             }
             PACKET_TOO_BIG => {
+                let mtu = be32(bp, 4)?;
                 cx.s(", mtu ");
-                cx.u(be32(bp, 4)?);
+                cx.u(mtu);
             }
             TIME_EXCEEDED => match code {
                 0 => {
-                    cx.s(" for ");
-                    cx.ipv6_at(oip, 24)?;
+                    cx.atomic(|cx| {
+                        cx.s(" for ");
+                        cx.ipv6_at(oip, 24)
+                    })?;
                 }
                 1 => cx.s(" (reassembly)"),
                 _ => {
@@ -541,8 +558,9 @@ pub(crate) fn print(
                 };
                 match what {
                     Some(w) => {
+                        let ptr = be32(bp, 4)?;
                         cx.s(w);
-                        cx.u(be32(bp, 4)?);
+                        cx.u(ptr);
                     }
                     None => {
                         cx.s(", code-#");
@@ -551,10 +569,11 @@ pub(crate) fn print(
                 }
             }
             ECHO_REQUEST | ECHO_REPLY => {
+                let (id, seq) = (be16(bp, 4)?, be16(bp, 6)?);
                 cx.s(", id ");
-                cx.u(be16(bp, 4)?);
+                cx.u(id);
                 cx.s(", seq ");
-                cx.u(be16(bp, 6)?);
+                cx.u(seq);
             }
             130 => {
                 if length == 24 {
@@ -576,10 +595,12 @@ pub(crate) fn print(
             }
             134 => {
                 if v > 0 {
+                    let (hl, f) = (u8_at(bp, 4)?, u8_at(bp, 5)?);
+                    let (lifetime, reachable, retrans) =
+                        (be16(bp, 6)?, be32(bp, 8)?, be32(bp, 12)?);
                     cx.s("\n\thop limit ");
-                    cx.u(u8_at(bp, 4)?);
+                    cx.u(hl);
                     cx.s(", Flags [");
-                    let f = u8_at(bp, 5)?;
                     let mut any = false;
                     for (bit, n) in [
                         (0x80u8, "managed"),
@@ -601,11 +622,11 @@ pub(crate) fn print(
                     cx.s("], pref ");
                     cx.s(rtpref(f));
                     cx.s(", router lifetime ");
-                    cx.u(be16(bp, 6)?);
+                    cx.u(lifetime);
                     cx.s("s, reachable time ");
-                    cx.u(be32(bp, 8)?);
+                    cx.u(reachable);
                     cx.s("ms, retrans timer ");
-                    cx.u(be32(bp, 12)?);
+                    cx.u(retrans);
                     cx.s("ms");
                     if !opt_print(cx, tail(bp, 16), i64::from(length) - 16)? {
                         return Ok(false);
@@ -613,18 +634,22 @@ pub(crate) fn print(
                 }
             }
             NEIGHBOR_SOLICIT => {
-                cx.s(", who has ");
-                cx.ipv6_at(bp, 8)?;
+                cx.atomic(|cx| {
+                    cx.s(", who has ");
+                    cx.ipv6_at(bp, 8)
+                })?;
                 if v > 0 && !opt_print(cx, tail(bp, 24), i64::from(length) - 24)? {
                     return Ok(false);
                 }
             }
             NEIGHBOR_ADVERT => {
-                cx.s(", tgt is ");
-                cx.ipv6_at(bp, 8)?;
+                cx.atomic(|cx| {
+                    cx.s(", tgt is ");
+                    cx.ipv6_at(bp, 8)
+                })?;
                 if v > 0 {
-                    cx.s(", Flags [");
                     let f = be32(bp, 4)?;
+                    cx.s(", Flags [");
                     let mut any = false;
                     for (bit, n) in [
                         (0x8000_0000u32, "router"),
@@ -649,10 +674,14 @@ pub(crate) fn print(
                 }
             }
             137 => {
-                cx.s(", ");
-                cx.ipv6_at(bp, 8)?;
-                cx.s(" to ");
-                cx.ipv6_at(bp, 24)?;
+                cx.atomic(|cx| {
+                    cx.s(", ");
+                    cx.ipv6_at(bp, 8)
+                })?;
+                cx.atomic(|cx| {
+                    cx.s(" to ");
+                    cx.ipv6_at(bp, 24)
+                })?;
                 if v > 0 && !opt_print(cx, tail(bp, 40), i64::from(length) - 40)? {
                     return Ok(false);
                 }

@@ -280,8 +280,9 @@ fn rt6(cx: &mut Cx<'_>, cp: &[u8]) -> Res<Option<usize>> {
     if ty == 0 {
         cx.s(" [Deprecated]");
     }
+    let segleft = u8_at(cp, 3)?;
     cx.s(", segleft=");
-    cx.u(u8_at(cp, 3)?);
+    cx.u(segleft);
     let addrs_at = match ty {
         0 | 2 => {
             let rsv = be32(cp, 4)?;
@@ -292,15 +293,17 @@ fn rt6(cx: &mut Cx<'_>, cp: &[u8]) -> Res<Option<usize>> {
             8
         }
         4 => {
+            let last = u8_at(cp, 4)?;
             cx.s(", last-entry=");
-            cx.u(u8_at(cp, 4)?);
+            cx.u(last);
             let flags = u8_at(cp, 5)?;
             if flags != 0 || cx.opts.verbose > 0 {
                 cx.s(", flags=0x");
                 cx.x(u32::from(flags));
             }
+            let tag = be16(cp, 6)?;
             cx.s(", tag=");
-            cx.x(u32::from(be16(cp, 6)?));
+            cx.x(u32::from(tag));
             8
         }
         _ => {
@@ -318,10 +321,12 @@ fn rt6(cx: &mut Cx<'_>, cp: &[u8]) -> Res<Option<usize>> {
     }
     len >>= 1;
     for i in 0..len as usize {
-        cx.s(", [");
-        cx.u(i);
-        cx.s("]");
-        cx.ipv6_at(cp, addrs_at + 16 * i)?;
+        cx.atomic(|cx| {
+            cx.s(", [");
+            cx.u(i);
+            cx.s("]");
+            cx.ipv6_at(cp, addrs_at + 16 * i)
+        })?;
     }
     cx.s(") ");
     Ok(Some((usize::from(u8_at(cp, 1)?) + 1) << 3))
@@ -479,8 +484,9 @@ pub(crate) fn print(cx: &mut Cx<'_>, bp: &[u8], length: u32) -> Res {
                     .wrapping_sub(8);
                 let offlg = be16(cp, 2)?;
                 if cx.opts.verbose > 0 {
+                    let ident = be32(cp, 4)?;
                     cx.s("frag (0x");
-                    cx.xw(be32(cp, 4)?, 8);
+                    cx.xw(ident, 8);
                     cx.s(":");
                 } else {
                     cx.s("frag (");

@@ -295,6 +295,17 @@ impl Cx<'_> {
         self.u(p);
     }
 
+    /// One tcpdump `ND_PRINT` whose arguments are packet reads: tcpdump evaluates them before
+    /// printing anything, so when one is missing none of the text appears.
+    pub(crate) fn atomic(&mut self, f: impl FnOnce(&mut Self) -> Res) -> Res {
+        let mark = self.out.len();
+        let r = f(self);
+        if r.is_err() {
+            self.out.truncate(mark);
+        }
+        r
+    }
+
     /// `nd_print_trunc`
     pub(crate) fn trunc(&mut self) {
         self.s(" [|");
@@ -651,6 +662,11 @@ pub(crate) fn ip_demux(
                 cx.invalid();
                 Ok(())
             }
+        }
+        2 if iph.is_v6() => {
+            cx.s("[IGMP requires IPv4]");
+            cx.invalid();
+            Ok(())
         }
         crate::ipv4::PROTO_IPIP => ipv4::print(cx, bp, length),
         crate::ipv4::PROTO_IPV6 => ipv6::print(cx, bp, length),

@@ -57,8 +57,10 @@ pub(crate) fn print_vxlan(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
     cx.s(if flags & 0x08 != 0 { "I" } else { "invalid" });
     cx.s("] (0x");
     cx.x02(flags);
-    cx.s("), vni ");
-    cx.u(be24(bp, 4)?);
+    cx.s("), ");
+    let vni = be24(bp, 4)?;
+    cx.s("vni ");
+    cx.u(vni);
     cx.s("\n");
     u8_at(bp, 7)?;
     crate::ethernet::print(cx, tail(bp, HEADER_LEN), len - HEADER_LEN as u32)
@@ -83,10 +85,14 @@ pub(crate) fn print_otv(cx: &mut Cx<'_>, bp: &[u8], len: u32) -> Res {
     cx.s(if flags & 0x08 != 0 { "I" } else { "." });
     cx.s("] (0x");
     cx.x02(flags);
-    cx.s("), overlay ");
-    cx.u(be24(bp, 1)?);
-    cx.s(", instance ");
-    cx.u(be24(bp, 4)?);
+    cx.s("), ");
+    let overlay = be24(bp, 1)?;
+    cx.s("overlay ");
+    cx.u(overlay);
+    cx.s(", ");
+    let instance = be24(bp, 4)?;
+    cx.s("instance ");
+    cx.u(instance);
     cx.s("\n");
     u8_at(bp, 7)?;
     crate::ethernet::print(cx, tail(bp, HEADER_LEN), len - HEADER_LEN as u32)
