@@ -3,13 +3,17 @@
 //! them, through an AF_PACKET socket with `sendmmsg` batches and the qdisc bypassed. There
 //! are no kernel modules here (no pktgen), so this is how the lab makes ≥1 Mpps on a veth.
 //!
+//! Two ways to hand frames to the kernel: `sendmmsg` (a copy and a message header per
+//! frame) or a PACKET_TX_RING shared with the kernel (frames written once at start, one
+//! `send` flushes a batch). Several threads may blast at once, each with its own socket.
+//!
 //! The frames go to a unicast MAC nobody owns: on the receiving end of a veth they reach
 //! packet taps (the capture under test) and are then dropped early as PACKET_OTHERHOST, so
 //! the receiving stack costs little and no ICMP comes back.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -32,6 +36,20 @@ pub struct BlastOptions {
     pub dst_ip: [u8; 4],
     /// Distinct UDP source ports cycled through (so the frames are distinct flows).
     pub flows: u16,
+    pub mode: Mode,
+    /// Sending threads, each with its own socket and an equal share of the rate.
+    pub threads: usize,
+}
+
+/// How frames reach the kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `sendmmsg` batches of pre-built frames.
+    Mmsg,
+    /// A PACKET_TX_RING (TPACKET_V2) filled once; each batch is marked and flushed by `send`.
+    /// Slower on a veth: the ring pages travel as zero-copy fragments, which the veth
+    /// crossing copies into fresh pages (`skb_copy_ubufs`).
+    Ring,
 }
 
 impl Default for BlastOptions {
@@ -47,6 +65,8 @@ impl Default for BlastOptions {
             src_ip: [198, 51, 100, 1],
             dst_ip: [198, 51, 100, 2],
             flows: 256,
+            mode: Mode::Mmsg,
+            threads: 1,
         }
     }
 }
@@ -231,14 +251,89 @@ fn open_socket(iface: &str) -> Result<(OwnedFd, [u8; 6])> {
     Ok((sock, mac))
 }
 
-/// Send until `o.duration` has passed or `stop` is set.
+/// Send until `o.duration` has passed or `stop` is set; with several threads the report is
+/// their sum (elapsed: the longest).
 pub fn blast(o: &BlastOptions, stop: &AtomicBool) -> Result<BlastReport> {
+    let threads = o.threads.clamp(1, 64);
+    if threads == 1 {
+        return blast_one(o, o.pps, stop);
+    }
+    let share = o.pps.div_ceil(threads as u64);
+    let results: Vec<Result<BlastReport>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| s.spawn(|| blast_one(o, share, stop)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("blast thread panicked")))
+            })
+            .collect()
+    });
+    let mut total = BlastReport {
+        target_pps: o.pps,
+        ..BlastReport::default()
+    };
+    for r in results {
+        let r = r?;
+        total.sent += r.sent;
+        total.bytes += r.bytes;
+        total.send_errors += r.send_errors;
+        total.elapsed = total.elapsed.max(r.elapsed);
+    }
+    Ok(total)
+}
+
+/// How many frames are due now at `pps` (0: a full batch), or how long to wait for one.
+fn due(start: Instant, pps: u64, sent: u64, batch: usize) -> Result<u64, Duration> {
+    if pps == 0 {
+        return Ok(batch as u64);
+    }
+    let now = start.elapsed().as_nanos();
+    let due = (now * u128::from(pps) / 1_000_000_000) as u64;
+    match due.saturating_sub(sent).min(batch as u64) {
+        0 => {
+            let next_ns = u128::from(sent + 1) * 1_000_000_000 / u128::from(pps);
+            Err(Duration::from_nanos(next_ns.saturating_sub(now) as u64))
+        }
+        n => Ok(n),
+    }
+}
+
+/// Wait `gap` for the next frame: sleep if it is far off, otherwise spin.
+fn pace(gap: Duration) {
+    if gap > Duration::from_micros(100) {
+        std::thread::sleep(gap - Duration::from_micros(50));
+    } else {
+        std::hint::spin_loop();
+    }
+}
+
+/// One sending thread: enters the netns, opens its socket, sends at `pps`.
+fn blast_one(o: &BlastOptions, pps: u64, stop: &AtomicBool) -> Result<BlastReport> {
     if let Some(ns) = &o.netns {
         enter_netns(ns)?;
     }
     let (sock, mac) = open_socket(&o.iface)?;
-    let mut frames = udp_frames(mac, o);
+    let frames = udp_frames(mac, o);
+    let mut r = match o.mode {
+        Mode::Mmsg => send_mmsg(o, pps, stop, &sock, frames)?,
+        Mode::Ring => send_ring(o, pps, stop, &sock, &frames)?,
+    };
+    r.target_pps = pps;
+    Ok(r)
+}
+
+fn send_mmsg(
+    o: &BlastOptions,
+    pps: u64,
+    stop: &AtomicBool,
+    sock: &OwnedFd,
+    mut frames: Vec<Vec<u8>>,
+) -> Result<BlastReport> {
     let batch = o.batch.clamp(1, 1024);
+    let sock = sock.as_raw_fd();
     // One iovec and one header per slot of a batch, cycling through the frames.
     let mut iovs: Vec<libc::iovec> = (0..batch)
         .map(|i| {
@@ -261,38 +356,18 @@ pub fn blast(o: &BlastOptions, stop: &AtomicBool) -> Result<BlastReport> {
         .collect();
     let frame_len = frames.first().map_or(0, Vec::len) as u64;
 
-    let mut r = BlastReport {
-        target_pps: o.pps,
-        ..BlastReport::default()
-    };
+    let mut r = BlastReport::default();
     let start = Instant::now();
-    loop {
-        let now = start.elapsed();
-        if now >= o.duration || stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let want = if o.pps == 0 {
-            batch as u64
-        } else {
-            let due = (now.as_nanos() * u128::from(o.pps) / 1_000_000_000) as u64;
-            let want = due.saturating_sub(r.sent).min(batch as u64);
-            if want == 0 {
-                // Next frame due in `gap`: sleep if it is far off, otherwise spin.
-                let next_ns = (u128::from(r.sent + 1) * 1_000_000_000 / u128::from(o.pps)) as u64;
-                let gap = next_ns.saturating_sub(now.as_nanos() as u64);
-                if gap > 100_000 {
-                    std::thread::sleep(Duration::from_nanos(gap - 50_000));
-                } else {
-                    std::hint::spin_loop();
-                }
+    while start.elapsed() < o.duration && !stop.load(Ordering::Relaxed) {
+        let want = match due(start, pps, r.sent, batch) {
+            Ok(n) => n,
+            Err(gap) => {
+                pace(gap);
                 continue;
             }
-            want
         };
         // SAFETY: msgs[..want] point at iovecs and frames that outlive the call.
-        let rc = unsafe {
-            libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), want as libc::c_uint, 0)
-        };
+        let rc = unsafe { libc::sendmmsg(sock, msgs.as_mut_ptr(), want as libc::c_uint, 0) };
         if rc < 0 {
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
@@ -302,6 +377,171 @@ pub fn blast(o: &BlastOptions, stop: &AtomicBool) -> Result<BlastReport> {
         } else {
             r.sent += rc as u64;
             r.bytes += rc as u64 * frame_len;
+        }
+    }
+    r.elapsed = start.elapsed();
+    Ok(r)
+}
+
+/// Frame slots in the TX ring: 2 KiB each (any frame up to 1514 bytes fits after the
+/// 32-byte TPACKET_V2 header), 32 per 64 KiB block.
+const RING_FRAME: usize = 2048;
+const RING_BLOCK: usize = 64 * 1024;
+const RING_BLOCKS: usize = 64;
+/// Where frame data starts in a slot: TPACKET2_HDRLEN - sizeof(sockaddr_ll).
+const RING_DATA: usize = 32;
+const TPACKET_V2: libc::c_int = 1;
+
+/// A mapped PACKET_TX_RING, unmapped on drop.
+struct TxRing {
+    base: *mut u8,
+    len: usize,
+}
+
+impl Drop for TxRing {
+    fn drop(&mut self) {
+        // SAFETY: base/len are exactly what mmap returned; nothing borrows the ring now.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+impl TxRing {
+    fn setup(sock: &OwnedFd, iface: &str) -> Result<TxRing> {
+        let fd = sock.as_raw_fd();
+        let version = TPACKET_V2;
+        // SAFETY: option value is a c_int of the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_VERSION,
+                (&version as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(last_err("PACKET_VERSION", iface));
+        }
+        let req = libc::tpacket_req {
+            tp_block_size: RING_BLOCK as libc::c_uint,
+            tp_block_nr: RING_BLOCKS as libc::c_uint,
+            tp_frame_size: RING_FRAME as libc::c_uint,
+            tp_frame_nr: (RING_BLOCKS * RING_BLOCK / RING_FRAME) as libc::c_uint,
+        };
+        // SAFETY: option value is a tpacket_req of the size passed.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_TX_RING,
+                (&req as *const libc::tpacket_req).cast(),
+                std::mem::size_of::<libc::tpacket_req>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(last_err("PACKET_TX_RING", iface));
+        }
+        let len = RING_BLOCKS * RING_BLOCK;
+        // SAFETY: maps the ring just configured on fd; checked for MAP_FAILED below.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(last_err("mmap(PACKET_TX_RING)", iface));
+        }
+        Ok(TxRing {
+            base: base.cast(),
+            len,
+        })
+    }
+
+    fn slots(&self) -> usize {
+        self.len / RING_FRAME
+    }
+
+    /// The status word of slot `i`, shared with the kernel.
+    fn status(&self, i: usize) -> &AtomicU32 {
+        // SAFETY: slot i lies inside the mapping; tp_status is its first, 4-aligned field,
+        // and the kernel only ever accesses it atomically-sized.
+        unsafe { &*(self.base.add(i * RING_FRAME) as *const AtomicU32) }
+    }
+
+    /// Write frame data into slot `i` and set tp_len (the slot must be ours: AVAILABLE).
+    fn fill(&self, i: usize, frame: &[u8]) {
+        let len = frame.len().min(RING_FRAME - RING_DATA);
+        // SAFETY: slot i lies inside the mapping and is not owned by the kernel while its
+        // status is AVAILABLE; tp_len is at offset 4, data at RING_DATA, within the slot.
+        unsafe {
+            let slot = self.base.add(i * RING_FRAME);
+            std::ptr::copy_nonoverlapping(frame.as_ptr(), slot.add(RING_DATA), len);
+            std::ptr::write_volatile(slot.add(4).cast::<u32>(), len as u32);
+        }
+    }
+}
+
+fn send_ring(
+    o: &BlastOptions,
+    pps: u64,
+    stop: &AtomicBool,
+    sock: &OwnedFd,
+    frames: &[Vec<u8>],
+) -> Result<BlastReport> {
+    const AVAILABLE: u32 = 0;
+    const SEND_REQUEST: u32 = 1;
+    const WRONG_FORMAT: u32 = 4;
+    let ring = TxRing::setup(sock, &o.iface)?;
+    let slots = ring.slots();
+    // Frames are written once; a batch only flips status words.
+    for i in 0..slots {
+        ring.fill(i, &frames[i % frames.len()]);
+    }
+    let frame_len = frames.first().map_or(1, Vec::len).max(1) as u64;
+    let batch = o.batch.clamp(1, slots / 2);
+    let mut r = BlastReport::default();
+    let mut slot = 0usize;
+    let start = Instant::now();
+    while start.elapsed() < o.duration && !stop.load(Ordering::Relaxed) {
+        let want = match due(start, pps, r.sent, batch) {
+            Ok(n) => n,
+            Err(gap) => {
+                pace(gap);
+                continue;
+            }
+        };
+        let mut queued = 0u64;
+        while queued < want {
+            let st = ring.status(slot);
+            let s = st.load(Ordering::Acquire);
+            if s & WRONG_FORMAT != 0 {
+                r.send_errors += 1;
+                st.store(AVAILABLE, Ordering::Release);
+            } else if s != AVAILABLE {
+                break; // the kernel still owns it: flush what we have
+            }
+            st.store(SEND_REQUEST, Ordering::Release);
+            slot = (slot + 1) % slots;
+            queued += 1;
+        }
+        // Blocking send: the kernel transmits every SEND_REQUEST slot before returning.
+        // SAFETY: a NULL buffer of length 0 is how a TX ring is flushed.
+        let rc = unsafe { libc::send(sock.as_raw_fd(), std::ptr::null(), 0, 0) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::ENOBUFS | libc::EAGAIN | libc::EINTR) => r.send_errors += 1,
+                _ => return Err(anyhow::anyhow!("send(PACKET_TX_RING) on {}: {e}", o.iface)),
+            }
+        } else {
+            let n = rc as u64 / frame_len;
+            r.sent += n;
+            r.bytes += rc as u64;
         }
     }
     r.elapsed = start.elapsed();
@@ -340,20 +580,25 @@ mod tests {
         lab.add_ns("a").expect("ns a");
         lab.add_ns("b").expect("ns b");
         lab.veth("a", "tx0", None, "b", "rx0", None).expect("veth");
-        let o = BlastOptions {
-            netns: Some(lab.ns("a")),
-            iface: "tx0".into(),
-            pps: 20_000,
-            duration: Duration::from_millis(300),
-            ..BlastOptions::default()
-        };
-        let stop = AtomicBool::new(false);
-        let r = std::thread::spawn(move || blast(&o, &stop))
-            .join()
-            .expect("blast thread")
-            .expect("blast");
-        // 20k pps for 0.3 s = 6000 frames, within a batch either way.
-        assert!((5_500..=6_300).contains(&r.sent), "{r}");
+        let mut sent = 0;
+        for mode in [Mode::Mmsg, Mode::Ring] {
+            let o = BlastOptions {
+                netns: Some(lab.ns("a")),
+                iface: "tx0".into(),
+                pps: 20_000,
+                duration: Duration::from_millis(300),
+                mode,
+                ..BlastOptions::default()
+            };
+            let stop = AtomicBool::new(false);
+            let r = std::thread::spawn(move || blast(&o, &stop))
+                .join()
+                .expect("blast thread")
+                .expect("blast");
+            // 20k pps for 0.3 s = 6000 frames, within a batch either way.
+            assert!((5_500..=6_300).contains(&r.sent), "{mode:?}: {r}");
+            sent += r.sent;
+        }
         let json = lab
             .exec("b", &["ip", "-s", "-j", "link", "show", "rx0"])
             .expect("ip -s link");
@@ -364,6 +609,6 @@ mod tests {
             .and_then(|d| d.parse().ok())
             .expect("a number");
         // Every frame sent arrived at the peer (it may also count an IPv6 packet or two).
-        assert!(n >= r.sent, "received {n}, {r}");
+        assert!(n >= sent, "received {n}, sent {sent}");
     }
 }

@@ -344,10 +344,23 @@ struct Seg {
     ack: u32,
     win: u16,
     len: u16,
+    payload: Payload,
     syn: bool,
     tsval: u32,
     tsecr: u32,
     mss: u16,
+}
+
+/// Where a segment's bytes come from.
+#[derive(Clone, Copy, Debug)]
+enum Payload {
+    None,
+    /// One whole HTTP request: (offset, length) in the request pool.
+    Request(u32),
+    /// The first segment of an HTTP response whose body and headers total this many bytes.
+    ResponseHead(u32),
+    /// Response body (JSON text) or, on TLS flows, opaque bytes.
+    Body,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,6 +395,10 @@ struct Flow {
     unacked: u8,
     requests_left: u8,
     rst: bool,
+    /// Port 443: payload is opaque bytes, not HTTP.
+    tls: bool,
+    /// The next response segment starts the HTTP response headers.
+    head_pending: bool,
 }
 
 /// Streams frames: call `next_frame` as often as you like.
@@ -392,13 +409,26 @@ pub struct Generator {
     /// A frame decided together with the previous one (DNS answer, ARP reply, mirror copy).
     pending: Option<Pending>,
     buf: Vec<u8>,
-    pool: Vec<u8>,
+    /// Whole HTTP requests back to back, and where each starts.
+    requests: Vec<u8>,
+    request_starts: Vec<u32>,
+    /// JSON text for response bodies.
+    bodies: Vec<u8>,
+    /// Random bytes for TLS records.
+    opaque: Vec<u8>,
     ip_id: u16,
 }
 
 enum Pending {
-    Tcp { ends: Ends, tunnel: Option<Tunnel>, seg: Seg },
-    Dns { query: DnsQuery },
+    Tcp {
+        ends: Ends,
+        tunnel: Option<Tunnel>,
+        tls: bool,
+        seg: Seg,
+    },
+    Dns {
+        query: DnsQuery,
+    },
     ArpReply,
 }
 
@@ -417,27 +447,49 @@ struct DnsQuery {
 impl Generator {
     pub fn new(seed: u64) -> Generator {
         let mut rng = Rng::new(seed);
-        // Payload bytes: HTTP-looking text, sliced at varying offsets for each segment.
-        let mut pool = Vec::with_capacity(64 * 1024 + 2048);
-        while pool.len() < 64 * 1024 + 2048 {
-            let n = rng.below(100_000);
-            pool.extend_from_slice(b"GET /api/v1/orders/");
-            pool.extend_from_slice(n.to_string().as_bytes());
-            pool.extend_from_slice(
-                b" HTTP/1.1\r\nHost: shop.example.com\r\nUser-Agent: curl/8.5.0\r\n\
-                  Accept: application/json\r\nX-Request-Id: ",
+        // Payload pools, sliced for each segment: no allocation per packet.
+        let mut requests = Vec::with_capacity(80 * 1024);
+        let mut request_starts = Vec::new();
+        while requests.len() < 64 * 1024 {
+            request_starts.push(requests.len() as u32);
+            let order = rng.below(100_000);
+            let cookie = rng.below(24) as usize * 16;
+            requests.extend_from_slice(
+                format!(
+                    "GET /api/v1/orders/{order} HTTP/1.1\r\nHost: shop.example.com\r\n\
+                     User-Agent: curl/8.5.0\r\nAccept: application/json\r\n\
+                     X-Request-Id: {:016x}\r\nCookie: session={}\r\n\r\n",
+                    rng.next_u64(),
+                    &"0123456789abcdef".repeat(24)[..cookie],
+                )
+                .as_bytes(),
             );
-            pool.extend_from_slice(format!("{:016x}", rng.next_u64()).as_bytes());
-            pool.extend_from_slice(b"\r\n\r\n{\"items\":[{\"sku\":\"");
-            pool.extend_from_slice(format!("{:08x}", rng.next_u64() as u32).as_bytes());
-            pool.extend_from_slice(b"\",\"qty\":3,\"price\":\"19.99\"}]}\n");
         }
+        let mut bodies = Vec::with_capacity(66 * 1024);
+        bodies.extend_from_slice(b"{\"items\":[");
+        while bodies.len() < 64 * 1024 + 1600 {
+            bodies.extend_from_slice(
+                format!(
+                    "{{\"sku\":\"{:08x}\",\"qty\":{},\"price\":\"{}.99\"}},\n",
+                    rng.next_u64() as u32,
+                    rng.range(1, 9),
+                    rng.range(1, 500)
+                )
+                .as_bytes(),
+            );
+        }
+        let opaque: Vec<u8> = (0..(64 * 1024 + 1600) / 8)
+            .flat_map(|_| rng.next_u64().to_le_bytes())
+            .collect();
         let mut g = Generator {
             now_us: START_US,
             flows: Vec::with_capacity(ACTIVE_FLOWS),
             pending: None,
             buf: Vec::with_capacity(2048),
-            pool,
+            requests,
+            request_starts,
+            bodies,
+            opaque,
             ip_id: rng.below(65536) as u16,
             rng,
         };
@@ -454,7 +506,12 @@ impl Generator {
         if let Some(p) = self.pending.take() {
             self.now_us += u64::from(self.rng.range(1, 3));
             match p {
-                Pending::Tcp { ends, tunnel, seg } => self.render_tcp(&ends, tunnel, &seg),
+                Pending::Tcp {
+                    ends,
+                    tunnel,
+                    tls,
+                    seg,
+                } => self.render_tcp(&ends, tunnel, tls, &seg),
                 Pending::Dns { query } => {
                     self.now_us += u64::from(self.rng.range(20, 400));
                     self.render_dns(&query, true);
@@ -485,11 +542,12 @@ impl Generator {
 
     fn tcp_step(&mut self) {
         let i = self.rng.below(ACTIVE_FLOWS as u32) as usize;
-        let (seg, ends, mirror, tunnel) = loop {
+        let (seg, ends, mirror, tunnel, tls) = loop {
             let now_ms = (self.now_us / 1000) as u32;
             let f = &mut self.flows[i];
-            if let Some(seg) = f.step(&mut self.rng, now_ms) {
-                break (seg, f.ends, f.mirror, f.tunnel);
+            let reqs = &self.request_starts;
+            if let Some(seg) = f.step(&mut self.rng, now_ms, reqs, self.requests.len()) {
+                break (seg, f.ends, f.mirror, f.tunnel, f.tls);
             }
             self.flows[i] = self.new_flow();
         };
@@ -497,18 +555,24 @@ impl Generator {
             // Client-to-server crosses the uplink first, then cni0 after DNAT; replies the
             // other way round.
             Some(m) if seg.c2s => {
-                self.render_tcp(&ends, tunnel, &seg);
+                self.render_tcp(&ends, tunnel, tls, &seg);
                 self.pending = Some(Pending::Tcp {
                     ends: m,
                     tunnel,
+                    tls,
                     seg,
                 });
             }
             Some(m) => {
-                self.render_tcp(&m, tunnel, &seg);
-                self.pending = Some(Pending::Tcp { ends, tunnel, seg });
+                self.render_tcp(&m, tunnel, tls, &seg);
+                self.pending = Some(Pending::Tcp {
+                    ends,
+                    tunnel,
+                    tls,
+                    seg,
+                });
             }
-            None => self.render_tcp(&ends, tunnel, &seg),
+            None => self.render_tcp(&ends, tunnel, tls, &seg),
         }
     }
 
@@ -618,6 +682,7 @@ impl Generator {
         } else {
             St::Syn
         };
+        let tls = ends.s_port == 443;
         let resp_left = match rng.below(100) {
             0..50 => rng.range(200, 1400),
             50..85 => rng.range(1500, 15_000),
@@ -637,17 +702,27 @@ impl Generator {
             st,
             resp_left,
             unacked: 0,
-            requests_left: if rng.chance(200) { rng.range(1, 3) as u8 } else { 0 },
+            requests_left: if rng.chance(200) {
+                rng.range(1, 3) as u8
+            } else {
+                0
+            },
             rst: rng.chance(100),
+            tls,
+            head_pending: false,
         }
     }
 
     /// Ethernet (+VLAN) / IPv4 / TCP for `seg` shown with `e`, inside VXLAN if tunnelled.
-    fn render_tcp(&mut self, e: &Ends, tunnel: Option<Tunnel>, seg: &Seg) {
+    fn render_tcp(&mut self, e: &Ends, tunnel: Option<Tunnel>, tls: bool, seg: &Seg) {
         let (smac, dmac, sip, dip, sport, dport, ttl) = if seg.c2s {
-            (e.c_mac, e.s_mac, e.c_ip, e.s_ip, e.c_port, e.s_port, e.c_ttl)
+            (
+                e.c_mac, e.s_mac, e.c_ip, e.s_ip, e.c_port, e.s_port, e.c_ttl,
+            )
         } else {
-            (e.s_mac, e.c_mac, e.s_ip, e.c_ip, e.s_port, e.c_port, e.s_ttl)
+            (
+                e.s_mac, e.c_mac, e.s_ip, e.c_ip, e.s_port, e.c_port, e.s_ttl,
+            )
         };
         self.ip_id = self.ip_id.wrapping_add(1);
         let id = self.ip_id;
@@ -690,9 +765,29 @@ impl Generator {
             b.extend_from_slice(&seg.tsval.to_be_bytes());
             b.extend_from_slice(&seg.tsecr.to_be_bytes());
         }
-        if seg.len > 0 {
-            let off = (seg.seq as usize).wrapping_mul(2_654_435_761) % (self.pool.len() - 1600);
-            b.extend_from_slice(&self.pool[off..off + usize::from(seg.len)]);
+        let len = usize::from(seg.len);
+        let spot = (seg.seq as usize).wrapping_mul(2_654_435_761);
+        match seg.payload {
+            Payload::None => {}
+            Payload::Request(i) => {
+                let start = self.request_starts[i as usize] as usize;
+                b.extend_from_slice(&self.requests[start..start + len]);
+            }
+            Payload::ResponseHead(total) => {
+                let head = format_response_head(total);
+                let head = &head.0[..head.1.min(len)];
+                b.extend_from_slice(head);
+                let body = len - head.len();
+                b.extend_from_slice(&self.bodies[..body]);
+            }
+            Payload::Body if tls => {
+                let off = spot % (self.opaque.len() - 1600);
+                b.extend_from_slice(&self.opaque[off..off + len]);
+            }
+            Payload::Body => {
+                let off = spot % (self.bodies.len() - 1600);
+                b.extend_from_slice(&self.bodies[off..off + len]);
+            }
         }
         let c = checksum::l4(sip, dip, IP_TCP, &b[tcp..]);
         b[tcp + 16..tcp + 18].copy_from_slice(&c.to_be_bytes());
@@ -751,7 +846,11 @@ impl Generator {
             b.extend_from_slice(part);
         }
         b.push(0);
-        b.extend_from_slice(if q.aaaa { &[0, 28, 0, 1] } else { &[0, 1, 0, 1] });
+        b.extend_from_slice(if q.aaaa {
+            &[0, 28, 0, 1]
+        } else {
+            &[0, 1, 0, 1]
+        });
         if answers > 0 {
             b.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
             b.extend_from_slice(&[10, 96, (q.name >> 8) as u8, q.name as u8]);
@@ -765,7 +864,13 @@ impl Generator {
         let host = self.rng.range(20, 60) as u8;
         let b = &mut self.buf;
         let sip = [198, 51, 100, host];
-        put_eth(b, MDNS_MAC, [0x02, 0x11, 0x22, 0x33, 0x44, host], None, ETH_IPV4);
+        put_eth(
+            b,
+            MDNS_MAC,
+            [0x02, 0x11, 0x22, 0x33, 0x44, host],
+            None,
+            ETH_IPV4,
+        );
         let ip = begin_ipv4(b, sip, MDNS_IP, IP_UDP, self.ip_id, 255);
         let udp = begin_udp(b, 5353, 5353);
         b.extend_from_slice(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
@@ -784,11 +889,17 @@ impl Generator {
         let vlan = self.rng.chance(100).then_some(100);
         let b = &mut self.buf;
         let (dst, src, op, sha, spa, tha, tpa) = if gratuitous {
-            (BROADCAST, NODE1_MAC, 1u16, NODE1_MAC, LB_IP, [0u8; 6], LB_IP)
+            (
+                BROADCAST, NODE1_MAC, 1u16, NODE1_MAC, LB_IP, [0u8; 6], LB_IP,
+            )
         } else if request {
-            (BROADCAST, ROUTER_MAC, 1, ROUTER_MAC, ROUTER_IP, [0; 6], LB_IP)
+            (
+                BROADCAST, ROUTER_MAC, 1, ROUTER_MAC, ROUTER_IP, [0; 6], LB_IP,
+            )
         } else {
-            (ROUTER_MAC, NODE1_MAC, 2, NODE1_MAC, LB_IP, ROUTER_MAC, ROUTER_IP)
+            (
+                ROUTER_MAC, NODE1_MAC, 2, NODE1_MAC, LB_IP, ROUTER_MAC, ROUTER_IP,
+            )
         };
         put_eth(b, dst, src, vlan, ETH_ARP);
         b.extend_from_slice(&[0, 1, 8, 0, 6, 4]);
@@ -808,6 +919,18 @@ fn pod_mac(ip: [u8; 4]) -> [u8; 6] {
     [0x0a, 0x58, ip[0], ip[1], ip[2], ip[3]]
 }
 
+/// `HTTP/1.1 200 OK` headers for a response of `total` bytes (headers included).
+fn format_response_head(total: u32) -> ([u8; 96], usize) {
+    const HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ";
+    let mut out = [0u8; 96];
+    out[..HEAD.len()].copy_from_slice(HEAD);
+    // Six digits, zero-padded, so the head has a fixed length.
+    let body = total.saturating_sub((HEAD.len() + 10) as u32).min(999_999);
+    let digits = format!("{body:06}\r\n\r\n");
+    out[HEAD.len()..HEAD.len() + 10].copy_from_slice(digits.as_bytes());
+    (out, HEAD.len() + 10)
+}
+
 fn format_svc(n: u16) -> ([u8; 12], usize) {
     let mut out = [0u8; 12];
     out[..4].copy_from_slice(b"svc-");
@@ -818,12 +941,35 @@ fn format_svc(n: u16) -> ([u8; 12], usize) {
 
 impl Flow {
     fn seg(&self, c2s: bool, flags: u8, len: u16, now_ms: u32) -> Seg {
+        let payload = if len == 0 {
+            Payload::None
+        } else {
+            Payload::Body
+        };
         let (seq, ack, win, tsval, tsecr) = if c2s {
             let ts = self.c_ts.wrapping_add(now_ms);
-            (self.c_nxt, self.s_nxt, self.c_win, ts, self.s_ts.wrapping_add(now_ms))
+            (
+                self.c_nxt,
+                self.s_nxt,
+                self.c_win,
+                ts,
+                self.s_ts.wrapping_add(now_ms),
+            )
         } else {
             let ts = self.s_ts.wrapping_add(now_ms);
-            (self.s_nxt, self.c_nxt, self.s_win, ts, self.c_ts.wrapping_add(now_ms))
+            (
+                self.s_nxt,
+                self.c_nxt,
+                self.s_win,
+                ts,
+                self.c_ts.wrapping_add(now_ms),
+            )
+        };
+        // SYNs carry unscaled windows, as Linux sends them.
+        let win = match (flags & TCP_SYN != 0, c2s) {
+            (true, true) => 64240,
+            (true, false) => 65160,
+            _ => win,
         };
         Seg {
             c2s,
@@ -832,6 +978,7 @@ impl Flow {
             ack: if flags & TCP_ACK != 0 { ack } else { 0 },
             win,
             len,
+            payload,
             syn: flags & TCP_SYN != 0,
             tsval,
             tsecr: if flags & TCP_ACK != 0 { tsecr } else { 0 },
@@ -840,7 +987,7 @@ impl Flow {
     }
 
     /// The next segment of this connection, or None when it is over.
-    fn step(&mut self, rng: &mut Rng, now_ms: u32) -> Option<Seg> {
+    fn step(&mut self, rng: &mut Rng, now_ms: u32, reqs: &[u32], req_end: usize) -> Option<Seg> {
         loop {
             let s = match self.st {
                 St::Done => return None,
@@ -855,7 +1002,11 @@ impl Flow {
                 }
                 St::SynRetry(n) => {
                     let s = self.seg(true, TCP_SYN, 0, now_ms);
-                    self.st = if n >= 2 { St::Done } else { St::SynRetry(n + 1) };
+                    self.st = if n >= 2 {
+                        St::Done
+                    } else {
+                        St::SynRetry(n + 1)
+                    };
                     s
                 }
                 St::SynAck => {
@@ -870,8 +1021,18 @@ impl Flow {
                     self.seg(true, TCP_ACK, 0, now_ms)
                 }
                 St::Request => {
-                    let len = rng.range(90, 700) as u16;
-                    let s = self.seg(true, TCP_PSH | TCP_ACK, len, now_ms);
+                    let (len, payload) = if self.tls {
+                        (rng.range(90, 700), Payload::Body)
+                    } else {
+                        let i = rng.below(reqs.len() as u32);
+                        let start = reqs[i as usize] as usize;
+                        let end = reqs.get(i as usize + 1).map_or(req_end, |&e| e as usize);
+                        ((end - start) as u32, Payload::Request(i))
+                    };
+                    let len = len as u16;
+                    let mut s = self.seg(true, TCP_PSH | TCP_ACK, len, now_ms);
+                    s.payload = payload;
+                    self.head_pending = !self.tls;
                     self.c_nxt = self.c_nxt.wrapping_add(u32::from(len));
                     self.st = St::ReqAck;
                     s
@@ -889,7 +1050,11 @@ impl Flow {
                         let n = self.resp_left.min(u32::from(self.mss) - 12);
                         self.resp_left -= n;
                         let psh = if self.resp_left == 0 { TCP_PSH } else { 0 };
-                        let s = self.seg(false, TCP_ACK | psh, n as u16, now_ms);
+                        let mut s = self.seg(false, TCP_ACK | psh, n as u16, now_ms);
+                        if self.head_pending {
+                            s.payload = Payload::ResponseHead(self.resp_left + n);
+                            self.head_pending = false;
+                        }
                         self.s_nxt = self.s_nxt.wrapping_add(n);
                         self.unacked += 1;
                         s
@@ -1028,7 +1193,10 @@ mod tests {
             }
         }
         assert!(tcp > 40_000 && udp > 2_000 && arp > 50, "{tcp} {udp} {arp}");
-        assert!(vlan > 500 && vxlan > 3_000 && lb80 > 5_000, "{vlan} {vxlan} {lb80}");
+        assert!(
+            vlan > 500 && vxlan > 3_000 && lb80 > 5_000,
+            "{vlan} {vxlan} {lb80}"
+        );
     }
 
     #[test]

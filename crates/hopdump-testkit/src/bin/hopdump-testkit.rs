@@ -9,11 +9,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hopdump_testkit::blast::{BlastOptions, blast};
+use hopdump_testkit::blast::{BlastOptions, Mode, blast};
 use hopdump_testkit::r#gen::{Format, write_capture};
 
 #[derive(Parser, Debug)]
-#[command(name = "hopdump-testkit", version, about = "hopdump's test kit: capture generator and packet blaster")]
+#[command(
+    name = "hopdump-testkit",
+    version,
+    about = "hopdump's test kit: capture generator and packet blaster"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -33,6 +37,12 @@ enum Command {
 enum FormatArg {
     Pcap,
     Pcapng,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum ModeArg {
+    Mmsg,
+    Ring,
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +84,13 @@ struct BlastArgs {
     /// Distinct UDP flows (source ports) cycled through.
     #[arg(long, default_value_t = 256)]
     flows: u16,
+    /// How frames reach the kernel: sendmmsg batches, or a PACKET_TX_RING (slower on a
+    /// veth, which copies the ring's pages).
+    #[arg(long, value_enum, default_value = "mmsg")]
+    mode: ModeArg,
+    /// Sending threads, each with its own socket and an equal share of --pps.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Destination MAC (default: one nobody owns, so the receiver drops frames cheaply).
     #[arg(long)]
     dst_mac: Option<String>,
@@ -135,6 +152,11 @@ fn run_blast(a: &BlastArgs) -> Result<()> {
         size: a.size,
         batch: a.batch,
         flows: a.flows,
+        threads: a.threads,
+        mode: match a.mode {
+            ModeArg::Ring => Mode::Ring,
+            ModeArg::Mmsg => Mode::Mmsg,
+        },
         ..BlastOptions::default()
     };
     if let Some(m) = &a.dst_mac {
