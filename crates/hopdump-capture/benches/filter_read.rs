@@ -46,7 +46,10 @@ fn bench(c: &mut Criterion) {
     let frames = vec![tcp_frame(80, 0), tcp_frame(443, 1400), tcp_frame(8080, 200)];
     let mut g = c.benchmark_group("filter");
     g.throughput(Throughput::Elements(frames.len() as u64));
-    for expr in ["tcp and dst port 80", "host 198.51.100.240 and (port 80 or port 443)"] {
+    for expr in [
+        "tcp and dst port 80",
+        "host 198.51.100.240 and (port 80 or port 443)",
+    ] {
         let mut f = OfflineFilter::new(expr).expect("compiles");
         g.bench_function(expr, |b| {
             b.iter(|| {
@@ -66,11 +69,9 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(100_000));
     g.bench_function("pcap records", |b| {
         b.iter(|| {
-            let mut r = FileReader::from_reader(
-                Path::new("mem"),
-                Box::new(std::io::Cursor::new(file)),
-            )
-            .expect("valid");
+            let mut r =
+                FileReader::from_reader(Path::new("mem"), Box::new(std::io::Cursor::new(file)))
+                    .expect("valid");
             let mut n = 0u64;
             r.for_each(|_, f| {
                 n += f.data.len() as u64;

@@ -113,7 +113,10 @@ mod tests {
 
     #[test]
     fn bad_expression_is_an_error() {
-        let e = OfflineFilter::new("port nonsense").err().unwrap().to_string();
+        let e = OfflineFilter::new("port nonsense")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("bad filter expression"), "{e}");
     }
 }

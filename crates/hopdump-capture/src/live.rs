@@ -527,7 +527,11 @@ fn capture_thread(
             // A ring block that is not yet retired is invisible; wait for its timeout once,
             // then drain a last time so nothing the kernel accepted is left behind.
             last_drain = true;
-            if opts.immediate { 0 } else { opts.timeout_ms as i32 + 20 }
+            if opts.immediate {
+                0
+            } else {
+                opts.timeout_ms as i32 + 20
+            }
         } else {
             POLL_MS
         };

@@ -80,9 +80,9 @@ impl PointSpec {
             Some(i) => {
                 let (ns, iface) = (&rest[..i], &rest[i + 1..]);
                 let netns = if let Some(pid) = ns.strip_prefix("pid:") {
-                    let pid = pid
-                        .parse::<u32>()
-                        .map_err(|_| bad("pid: must be followed by a process id, e.g. pid:4242/eth0"))?;
+                    let pid = pid.parse::<u32>().map_err(|_| {
+                        bad("pid: must be followed by a process id, e.g. pid:4242/eth0")
+                    })?;
                     Netns::Pid(pid)
                 } else if ns.starts_with('/') {
                     Netns::Path(PathBuf::from(ns))
@@ -158,7 +158,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_points() {
-        for bad in ["", "ns/", "/eth0", "pid:x/eth0", "a/b/eth0", "=eth0", "ns/averyveryverylongname0"] {
+        for bad in [
+            "",
+            "ns/",
+            "/eth0",
+            "pid:x/eth0",
+            "a/b/eth0",
+            "=eth0",
+            "ns/averyveryverylongname0",
+        ] {
             assert!(PointSpec::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

@@ -165,7 +165,11 @@ impl FileReader {
                         }
                         PcapBlockOwned::Legacy(b) => {
                             let Some(&iface) = self.section.first() else {
-                                return Err(corrupt(&self.path, self.offset, "packet record before the file header"));
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    "packet record before the file header",
+                                ));
                             };
                             let res = self.interfaces[iface].resolution;
                             let frac = if res == 1_000_000_000 {
@@ -174,10 +178,11 @@ impl FileReader {
                                 b.ts_usec as u64 * 1000
                             };
                             if b.caplen as usize > MAX_BLOCK {
-                                return Err(corrupt(&self.path, self.offset, format!(
-                                    "record claims {} captured bytes",
-                                    b.caplen
-                                )));
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    format!("record claims {} captured bytes", b.caplen),
+                                ));
                             }
                             f(
                                 &self.interfaces,
@@ -195,10 +200,14 @@ impl FileReader {
                         }
                         PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                             let Some(resolution) = idb.ts_resolution() else {
-                                return Err(corrupt(&self.path, self.offset, format!(
-                                    "interface block with invalid if_tsresol {:#x}",
-                                    idb.if_tsresol
-                                )));
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    format!(
+                                        "interface block with invalid if_tsresol {:#x}",
+                                        idb.if_tsresol
+                                    ),
+                                ));
                             };
                             self.interfaces.push(FileInterface {
                                 name: idb.if_name().and_then(|r| r.ok()).map(str::to_string),
@@ -216,10 +225,14 @@ impl FileReader {
                         }
                         PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                             let Some(&iface) = self.section.get(epb.if_id as usize) else {
-                                return Err(corrupt(&self.path, self.offset, format!(
-                                    "packet block for interface {} which was never described",
-                                    epb.if_id
-                                )));
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    format!(
+                                        "packet block for interface {} which was never described",
+                                        epb.if_id
+                                    ),
+                                ));
                             };
                             let i = &self.interfaces[iface];
                             let ticks = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
@@ -237,9 +250,11 @@ impl FileReader {
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             let Some(&iface) = self.section.first() else {
-                                return Err(
-                                    corrupt(&self.path, self.offset, "simple packet block before any interface block")
-                                );
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    "simple packet block before any interface block",
+                                ));
                             };
                             f(
                                 &self.interfaces,
@@ -263,10 +278,14 @@ impl FileReader {
                 }
                 Err(PcapError::BufferTooSmall) => {
                     if self.buffer >= MAX_BLOCK {
-                        return Err(corrupt(&self.path, self.offset, format!(
-                            "block larger than {} MiB (length field corrupt?)",
-                            MAX_BLOCK >> 20
-                        )));
+                        return Err(corrupt(
+                            &self.path,
+                            self.offset,
+                            format!(
+                                "block larger than {} MiB (length field corrupt?)",
+                                MAX_BLOCK >> 20
+                            ),
+                        ));
                     }
                     self.buffer *= 2;
                     if !self.inner.grow(self.buffer) {
@@ -277,18 +296,28 @@ impl FileReader {
                 }
                 Err(PcapError::UnexpectedEof) => {
                     let have = self.inner.data().len();
-                    return Err(corrupt(&self.path, self.offset, format!(
-                        "file truncated: last block incomplete ({have} bytes present)"
-                    )));
+                    return Err(corrupt(
+                        &self.path,
+                        self.offset,
+                        format!("file truncated: last block incomplete ({have} bytes present)"),
+                    ));
                 }
                 Err(PcapError::ReadError) => {
                     return Err(corrupt(&self.path, self.offset, "read error"));
                 }
                 Err(PcapError::HeaderNotRecognized) => {
-                    return Err(corrupt(&self.path, self.offset, "unrecognised block header"));
+                    return Err(corrupt(
+                        &self.path,
+                        self.offset,
+                        "unrecognised block header",
+                    ));
                 }
                 Err(PcapError::NomError(_, kind)) | Err(PcapError::OwnedNomError(_, kind)) => {
-                    return Err(corrupt(&self.path, self.offset, format!("corrupt block ({kind:?})")));
+                    return Err(corrupt(
+                        &self.path,
+                        self.offset,
+                        format!("corrupt block ({kind:?})"),
+                    ));
                 }
             };
             self.inner.consume(consumed);
@@ -334,7 +363,9 @@ mod tests {
         v
     }
 
-    fn read_all(bytes: Vec<u8>) -> (Vec<(usize, u64, Vec<u8>)>, Result<()>) {
+    type Frames = Vec<(usize, u64, Vec<u8>)>;
+
+    fn read_all(bytes: Vec<u8>) -> (Frames, Result<()>) {
         let mut out = Vec::new();
         let r = FileReader::from_reader(Path::new("mem"), Box::new(std::io::Cursor::new(bytes)))
             .and_then(|mut r| {

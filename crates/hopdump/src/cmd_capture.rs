@@ -37,7 +37,10 @@ fn describe(p: &PointInfo, host: &str) -> String {
 fn write_ready(path: &Path, points: &[PointInfo]) -> anyhow::Result<()> {
     // Written whole under a temporary name, then renamed: a watcher never sees half a file.
     let tmp = path.with_extension("tmp-hopdump");
-    let body: String = points.iter().map(|p| format!("{}\n", p.spec.label)).collect();
+    let body: String = points
+        .iter()
+        .map(|p| format!("{}\n", p.spec.label))
+        .collect();
     std::fs::write(&tmp, body)
         .and_then(|()| std::fs::rename(&tmp, path))
         .with_context(|| format!("cannot write ready file {}", path.display()))
@@ -81,7 +84,11 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
         signal_hook::flag::register(sig, stop.clone()).context("cannot install signal handler")?;
     }
 

@@ -20,19 +20,20 @@ impl Tables {
     /// prints numbers for both, so nothing is loaded.
     pub fn load(numeric: u8) -> Tables {
         let mut t = Tables::default();
-        if numeric == 0 {
-            if let Ok(text) = std::fs::read_to_string("/etc/hosts") {
-                for line in text.lines() {
-                    let mut words = line.split('#').next().unwrap_or("").split_whitespace();
-                    if let (Some(ip), Some(name)) = (words.next(), words.next()) {
-                        if let Ok(ip) = ip.parse() {
-                            t.hosts.entry(ip).or_insert_with(|| name.to_string());
-                        }
-                    }
+        if numeric > 0 {
+            return t;
+        }
+        if let Ok(text) = std::fs::read_to_string("/etc/hosts") {
+            for line in text.lines() {
+                let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+                if let (Some(ip), Some(name)) = (words.next(), words.next())
+                    && let Ok(ip) = ip.parse()
+                {
+                    t.hosts.entry(ip).or_insert_with(|| name.to_string());
                 }
             }
         }
-        if numeric == 0 {
+        {
             if let Ok(text) = std::fs::read_to_string("/etc/services") {
                 for line in text.lines() {
                     let mut words = line.split('#').next().unwrap_or("").split_whitespace();
@@ -69,7 +70,11 @@ impl hopdump_wire::Names for PointNames {
         self.tables.hosts.get(&ip).map(String::as_str)
     }
     fn port(&self, tcp: bool, port: u16) -> Option<&str> {
-        let map = if tcp { &self.tables.tcp } else { &self.tables.udp };
+        let map = if tcp {
+            &self.tables.tcp
+        } else {
+            &self.tables.udp
+        };
         map.get(&port).map(String::as_str)
     }
     fn ifname(&self, ifindex: u32) -> Option<&str> {

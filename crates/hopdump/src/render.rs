@@ -41,7 +41,6 @@ pub struct Interface {
 struct Slot {
     label: String,
     link: LinkType,
-    linktype: u32,
     printer: Printer,
     names: PointNames,
 }
@@ -68,7 +67,11 @@ pub struct Renderer {
 
 impl Renderer {
     /// `interfaces` may be empty for files whose interfaces appear as they are read.
-    pub fn new(args: &OutputArgs, interfaces: Vec<Interface>, flush_each: bool) -> anyhow::Result<Renderer> {
+    pub fn new(
+        args: &OutputArgs,
+        interfaces: Vec<Interface>,
+        flush_each: bool,
+    ) -> anyhow::Result<Renderer> {
         let opts = TextOptions {
             verbose: args.verbose,
             link_header: args.link_header,
@@ -97,8 +100,10 @@ impl Renderer {
             time: TimeFormat::new(args.timestamps, args.nano()),
             flush_each: flush_each || args.line_buffered || args.packet_buffered,
         };
-        if let (Some(path), true) = (&args.write, interfaces.len() > 1) {
-            if FileFormat::for_path(path) == FileFormat::Pcap {
+        if let (Some(path), true) = (&args.write, interfaces.len() > 1)
+            && FileFormat::for_path(path) == FileFormat::Pcap
+        {
+            {
                 eprintln!(
                     "hopdump: warning: {} is classic pcap, which has no interface names: {} points are mixed in it (write .pcapng to keep them apart)",
                     describe(path),
@@ -126,7 +131,6 @@ impl Renderer {
         self.width = self.width.max(i.label.len());
         self.slots.push(Slot {
             link: LinkType::from_linktype(i.linktype),
-            linktype: i.linktype,
             printer: Printer::new(self.opts.clone()),
             names: PointNames {
                 tables: self.tables.clone(),
@@ -143,7 +147,13 @@ impl Renderer {
     }
 
     /// Render one frame. An `Err` of kind BrokenPipe means the reader went away.
-    pub fn frame(&mut self, iface: usize, ts_ns: u64, orig_len: u32, data: &[u8]) -> anyhow::Result<()> {
+    pub fn frame(
+        &mut self,
+        iface: usize,
+        ts_ns: u64,
+        orig_len: u32,
+        data: &[u8],
+    ) -> anyhow::Result<()> {
         let Some(slot) = self.slots.get_mut(iface) else {
             anyhow::bail!("frame for unknown interface {iface}");
         };

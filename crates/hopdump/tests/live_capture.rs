@@ -1,4 +1,5 @@
 //! Live capture in a real lab: a veth pair between two namespaces, several points at once.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 use common::*;
@@ -15,8 +16,15 @@ fn two_hosts() -> Lab {
     let mut lab = Lab::new().unwrap();
     lab.add_ns("a").unwrap();
     lab.add_ns("b").unwrap();
-    lab.veth("a", "a0", Some("192.0.2.1/24"), "b", "b0", Some("192.0.2.2/24"))
-        .unwrap();
+    lab.veth(
+        "a",
+        "a0",
+        Some("192.0.2.1/24"),
+        "b",
+        "b0",
+        Some("192.0.2.2/24"),
+    )
+    .unwrap();
     lab
 }
 
@@ -27,7 +35,12 @@ fn wait_ready(child: &mut Child, path: &Path) {
         if let Some(st) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             panic!("hopdump exited {st} before it was ready: {err}");
         }
         assert!(Instant::now() < deadline, "no ready file after 20 s");
@@ -40,7 +53,8 @@ fn send_udp(lab: &Lab, from: &str, to: &str, port: u16, n: usize) {
     lab.within(from, move || {
         let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         for i in 0..n {
-            s.send_to(format!("probe {i}").as_bytes(), (to.as_str(), port)).unwrap();
+            s.send_to(format!("probe {i}").as_bytes(), (to.as_str(), port))
+                .unwrap();
         }
     })
     .unwrap();
@@ -86,7 +100,12 @@ fn multi_point_capture_counts_names_and_order() {
     const N: usize = 200;
     let child = hopdump()
         .args(["capture", "-i", &a0, "-i", &b0, "-i", &pid_point])
-        .args(["-w", out.to_str().unwrap(), "--ready-file", ready.to_str().unwrap()])
+        .args([
+            "-w",
+            out.to_str().unwrap(),
+            "--ready-file",
+            ready.to_str().unwrap(),
+        ])
         .args(["-c", &(3 * N).to_string(), "udp", "port", "9999"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -101,11 +120,26 @@ fn multi_point_capture_counts_names_and_order() {
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     for label in [&a0, &b0, &"pod".to_string()] {
-        let want = format!("{label}: {N} packets captured, {N} received by filter, 0 dropped by kernel");
-        assert!(err.lines().any(|l| l == want), "missing {want:?} in:\n{err}");
+        let want =
+            format!("{label}: {N} packets captured, {N} received by filter, 0 dropped by kernel");
+        assert!(
+            err.lines().any(|l| l == want),
+            "missing {want:?} in:\n{err}"
+        );
     }
     let t = std::process::Command::new("tshark")
-        .args(["-r", out.to_str().unwrap(), "-T", "fields", "-e", "frame.interface_name", "-e", "frame.time_epoch", "-e", "udp.dstport"])
+        .args([
+            "-r",
+            out.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "udp.dstport",
+        ])
         .output()
         .unwrap();
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
@@ -115,8 +149,14 @@ fn multi_point_capture_counts_names_and_order() {
     let names: BTreeSet<&str> = rows.iter().map(|r| r[0]).collect();
     assert_eq!(names, BTreeSet::from([a0.as_str(), b0.as_str(), "pod"]));
     let times: Vec<f64> = rows.iter().map(|r| r[1].parse().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "file is in time order");
-    assert!(rows.iter().all(|r| r[2] == "9999"), "only filtered packets reach the file");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "file is in time order"
+    );
+    assert!(
+        rows.iter().all(|r| r[2] == "9999"),
+        "only filtered packets reach the file"
+    );
 }
 
 #[test]
@@ -131,7 +171,17 @@ fn text_output_and_sigterm_leave_valid_output() {
     let b0 = format!("{}/b0", lab.ns("b"));
     // Text, stopped by count.
     let mut child = hopdump()
-        .args(["capture", "-i", &b0, "-nn", "-c", "3", "--ready-file", ready.to_str().unwrap(), "udp"])
+        .args([
+            "capture",
+            "-i",
+            &b0,
+            "-nn",
+            "-c",
+            "3",
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "udp",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -143,12 +193,24 @@ fn text_output_and_sigterm_leave_valid_output() {
     let text = stdout(&o);
     assert_eq!(text.lines().count(), 3, "{text}");
     for l in text.lines() {
-        assert!(l.contains(" IP 192.0.2.1.") && l.contains(" > 192.0.2.2.7777: UDP, length 7"), "{l}");
+        assert!(
+            l.contains(" IP 192.0.2.1.") && l.contains(" > 192.0.2.2.7777: UDP, length 7"),
+            "{l}"
+        );
     }
     // Classic pcap, stopped by SIGTERM.
     std::fs::remove_file(&ready).unwrap();
     let mut child = hopdump()
-        .args(["capture", "-i", &b0, "-w", out.to_str().unwrap(), "--ready-file", ready.to_str().unwrap(), "udp"])
+        .args([
+            "capture",
+            "-i",
+            &b0,
+            "-w",
+            out.to_str().unwrap(),
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "udp",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -159,7 +221,11 @@ fn text_output_and_sigterm_leave_valid_output() {
     unsafe { kill(child.id() as i32, 15) };
     let o = wait_exit(child);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains(": 50 packets captured, 50 received by filter, 0 dropped by kernel"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(": 50 packets captured, 50 received by filter, 0 dropped by kernel"),
+        "{}",
+        stderr(&o)
+    );
     let r = run(&["read", "-r", out.to_str().unwrap(), "-nn"]);
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(stdout(&r).lines().count(), 50);
@@ -176,11 +242,17 @@ fn unknown_interface_and_namespace_are_clear_errors() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("nope0") && err.contains("a0"), "names the interface and lists what exists: {err}");
+    assert!(
+        err.contains("nope0") && err.contains("a0"),
+        "names the interface and lists what exists: {err}"
+    );
     let o = run(&["capture", "-i", "no-such-netns-hd/eth0", "-c", "1"]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
-    assert!(err.contains("no-such-netns-hd") && err.contains("ip netns list"), "{err}");
+    assert!(
+        err.contains("no-such-netns-hd") && err.contains("ip netns list"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -195,7 +267,15 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
     let out = dir.path().join("any.pcap");
     let any = format!("{}/any", lab.ns("b"));
     let mut child = hopdump()
-        .args(["capture", "-i", &any, "-w", out.to_str().unwrap(), "-c", "10"])
+        .args([
+            "capture",
+            "-i",
+            &any,
+            "-w",
+            out.to_str().unwrap(),
+            "-c",
+            "10",
+        ])
         .args(["--ready-file", ready.to_str().unwrap(), "udp"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -209,7 +289,15 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
     for flags in [&["-nn"][..], &["-nn", "-e"], &["-nn", "-v"]] {
         // Both read inside namespace b, where the SLL2 interface indexes mean something.
         let ours = std::process::Command::new("ip")
-            .args(["netns", "exec", &lab.ns("b"), env!("CARGO_BIN_EXE_hopdump"), "read", "-r", f])
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("b"),
+                env!("CARGO_BIN_EXE_hopdump"),
+                "read",
+                "-r",
+                f,
+            ])
             .args(flags)
             .env("TZ", "UTC")
             .output()
@@ -223,7 +311,11 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
         assert!(ours.status.success(), "{}", stderr(&ours));
         let per_packet = if flags.contains(&"-v") { 2 } else { 1 };
         assert_eq!(stdout(&ours).lines().count(), 10 * per_packet);
-        assert!(stdout(&ours).contains("b0"), "names the interface: {}", stdout(&ours));
+        assert!(
+            stdout(&ours).contains("b0"),
+            "names the interface: {}",
+            stdout(&ours)
+        );
         assert_eq!(stdout(&ours), stdout(&theirs), "flags {flags:?}");
     }
 }

@@ -1,4 +1,5 @@
 //! `hopdump read` as a user runs it: same lines as tcpdump, filters, JSON, bad files.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 use common::*;
@@ -25,7 +26,18 @@ fn read_prints_the_same_lines_as_tcpdump() {
     let f = dir.path().join("s.pcap");
     write(&f, &pcap(1, &sample()));
     let fs = f.to_str().unwrap();
-    for flags in [&["-nn"][..], &["-nn", "-e"], &["-nn", "-tt"], &["-nn", "-ttt"], &["-nn", "-tttt"], &["-nn", "-ttttt"], &["-n"], &["-nn", "-S"], &["-nn", "-t", "-v"], &["-nn", "-q"]] {
+    for flags in [
+        &["-nn"][..],
+        &["-nn", "-e"],
+        &["-nn", "-tt"],
+        &["-nn", "-ttt"],
+        &["-nn", "-tttt"],
+        &["-nn", "-ttttt"],
+        &["-n"],
+        &["-nn", "-S"],
+        &["-nn", "-t", "-v"],
+        &["-nn", "-q"],
+    ] {
         let mut args = vec!["read", "-r", fs];
         args.extend_from_slice(flags);
         let ours = run(&args);
@@ -49,7 +61,13 @@ fn filter_count_and_json() {
     let o = run(&["read", "-r", fs, "-nn", "udp", "and", "port", "9999"]);
     assert!(o.status.success());
     assert_eq!(stdout(&o).lines().count(), 5);
-    assert!(stdout(&o).lines().all(|l| l.contains("198.51.100.10.5000 > 198.51.100.240.9999: UDP, length 5")), "{}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .lines()
+            .all(|l| l.contains("198.51.100.10.5000 > 198.51.100.240.9999: UDP, length 5")),
+        "{}",
+        stdout(&o)
+    );
     let o = run(&["read", "-r", fs, "-c", "3", "tcp"]);
     assert_eq!(stdout(&o).lines().count(), 3);
     let o = run(&["read", "-r", fs, "--json", "tcp[tcpflags] & tcp-syn != 0"]);
@@ -77,10 +95,17 @@ fn truncated_file_prints_what_it_can_then_one_line_error_and_exit_2() {
     write(&f, &bytes);
     let o = run(&["read", "-r", f.to_str().unwrap(), "-nn"]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stdout(&o).lines().count(), 9, "every intact packet is printed");
+    assert_eq!(
+        stdout(&o).lines().count(),
+        9,
+        "every intact packet is printed"
+    );
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("byte offset") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("byte offset") && err.contains("truncated"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,17 +136,34 @@ fn rewrite_to_pcapng_opens_in_tshark() {
     let f = dir.path().join("s.pcap");
     write(&f, &pcap(1, &sample()));
     let out = dir.path().join("o.pcapng");
-    let o = run(&["read", "-r", f.to_str().unwrap(), "-w", out.to_str().unwrap(), "tcp"]);
+    let o = run(&[
+        "read",
+        "-r",
+        f.to_str().unwrap(),
+        "-w",
+        out.to_str().unwrap(),
+        "tcp",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "captures are private");
     let t = std::process::Command::new("tshark")
-        .args(["-r", out.to_str().unwrap(), "-T", "fields", "-e", "tcp.srcport"])
+        .args([
+            "-r",
+            out.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "tcp.srcport",
+        ])
         .output()
         .unwrap();
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
-    let ports: Vec<String> = String::from_utf8_lossy(&t.stdout).lines().map(String::from).collect();
+    let ports: Vec<String> = String::from_utf8_lossy(&t.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
     assert_eq!(ports, ["40000", "40001", "40002", "40003", "40004"]);
     // And it reads back through hopdump with the same text as the original.
     let a = run(&["read", "-r", f.to_str().unwrap(), "-nn", "tcp"]);
@@ -152,7 +194,10 @@ fn json_output_matches_the_strict_schema() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert_eq!(recs.len(), 10);
-    assert!(recs.iter().all(|r| r.schema == "hopdump.record/1" && r.point == "if0"));
+    assert!(
+        recs.iter()
+            .all(|r| r.schema == "hopdump.record/1" && r.point == "if0")
+    );
     assert_eq!(recs[0].ts_ns, T0);
     assert_eq!(recs[1].packet.len, 47);
 }

@@ -1,4 +1,5 @@
 //! Shared helpers for the binary's CLI tests: run hopdump, build capture files packet by packet.
+#![allow(clippy::unwrap_used)]
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -17,7 +18,10 @@ pub fn run(args: &[&str]) -> Output {
 /// A tool the tests use as an oracle; its absence fails the test with how to get it.
 pub fn require(tool: &str) {
     let ok = Command::new(tool).arg("--version").output().is_ok();
-    assert!(ok, "{tool} is needed by this test: install it (scripts/setup does)");
+    assert!(
+        ok,
+        "{tool} is needed by this test: install it (scripts/setup does)"
+    );
 }
 
 /// Lab tests need root; they fail without it unless HOPDUMP_SKIP_LAB=1 is set explicitly.

@@ -1,0 +1,506 @@
+//! `iptables-save` (and `ip6tables-save`, `-c` counters, legacy and nft backends) into tables,
+//! chains and rules, keeping each rule's text so explanations quote what the admin would see.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::error::{Result, RulesError};
+
+/// Which iptables backend wrote a dump (they are separate rule sets in the kernel).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Legacy,
+    Nft,
+    Unknown,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Legacy => "iptables-legacy",
+            Backend::Nft => "iptables-nft",
+            Backend::Unknown => "iptables",
+        }
+    }
+}
+
+/// One option of a match module or target: `[!] --name values...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XtOpt {
+    pub negated: bool,
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// A match: a builtin (`-s`, `-d`, `-p`, `-i`, `-o`, `-f`; module "") or a `-m MODULE` with
+/// its options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XtMatch {
+    pub module: String,
+    pub opts: Vec<XtOpt>,
+}
+
+/// `-j TARGET` / `-g CHAIN` with the target's options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XtTarget {
+    pub name: String,
+    pub goto: bool,
+    pub opts: Vec<XtOpt>,
+}
+
+impl XtTarget {
+    pub fn opt(&self, name: &str) -> Option<&str> {
+        self.opts
+            .iter()
+            .find(|o| o.name == name)
+            .and_then(|o| o.values.first())
+            .map(String::as_str)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct XtRule {
+    /// The rule as iptables-save prints it after `-A CHAIN `.
+    pub text: String,
+    /// Line in the dump (1-based).
+    pub line: usize,
+    pub counters: Option<(u64, u64)>,
+    pub matches: Vec<XtMatch>,
+    pub target: Option<XtTarget>,
+}
+
+impl XtRule {
+    /// The `--comment` text, if any (unquoted multi-word comments are joined back).
+    pub fn comment(&self) -> Option<String> {
+        self.matches
+            .iter()
+            .filter(|m| m.module == "comment")
+            .flat_map(|m| m.opts.iter())
+            .find(|o| o.name == "comment")
+            .map(|o| o.values.join(" "))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct XtChain {
+    pub name: String,
+    /// Built-in chains have a policy (ACCEPT/DROP).
+    pub policy: Option<String>,
+    pub counters: Option<(u64, u64)>,
+    pub rules: Vec<XtRule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct XtTable {
+    pub name: String,
+    pub chains: Vec<XtChain>,
+    index: HashMap<String, usize>,
+}
+
+impl XtTable {
+    pub fn chain(&self, name: &str) -> Option<&XtChain> {
+        self.index.get(name).map(|&i| &self.chains[i])
+    }
+
+    fn chain_mut(&mut self, name: &str) -> &mut XtChain {
+        let i = match self.index.get(name) {
+            Some(&i) => i,
+            None => {
+                self.chains.push(XtChain {
+                    name: name.to_string(),
+                    policy: None,
+                    counters: None,
+                    rules: Vec::new(),
+                });
+                self.index.insert(name.to_string(), self.chains.len() - 1);
+                self.chains.len() - 1
+            }
+        };
+        &mut self.chains[i]
+    }
+}
+
+/// A whole `iptables-save` dump of one backend and family.
+#[derive(Clone, Debug)]
+pub struct XtDump {
+    pub source_name: String,
+    pub backend: Backend,
+    pub ipv6: bool,
+    pub tables: Vec<XtTable>,
+}
+
+impl XtDump {
+    pub fn table(&self, name: &str) -> Option<&XtTable> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// Number of rules in all tables.
+    pub fn rule_count(&self) -> usize {
+        self.tables
+            .iter()
+            .flat_map(|t| t.chains.iter())
+            .map(|c| c.rules.len())
+            .sum()
+    }
+}
+
+/// Split a line the way the shell would (iptables-save quotes comments with `"` and escapes
+/// inner quotes with `\`). Returns (token, was_quoted).
+pub fn tokenize(line: &str) -> std::result::Result<Vec<(String, bool)>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut in_quote = false;
+    let mut has = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if in_quote => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '"' => {
+                in_quote = !in_quote;
+                quoted = true;
+                has = true;
+            }
+            c if c.is_whitespace() && !in_quote => {
+                if has {
+                    out.push((std::mem::take(&mut cur), quoted));
+                    quoted = false;
+                    has = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has = true;
+            }
+        }
+    }
+    if in_quote {
+        return Err("unterminated quote".into());
+    }
+    if has {
+        out.push((cur, quoted));
+    }
+    Ok(out)
+}
+
+fn parse_counters(s: &str) -> Option<(u64, u64)> {
+    let s = s.strip_prefix('[')?.strip_suffix(']')?;
+    let (p, b) = s.split_once(':')?;
+    Some((p.parse().ok()?, b.parse().ok()?))
+}
+
+/// A rule's matches, target and `-c` counters.
+pub type RuleArgs = (Vec<XtMatch>, Option<XtTarget>, Option<(u64, u64)>);
+
+/// Parse the arguments of one `-A CHAIN ...` rule.
+pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArgs, String> {
+    let mut matches: Vec<XtMatch> = Vec::new();
+    let mut target: Option<XtTarget> = None;
+    let mut counters = None;
+    // Where `--options` go: the last module, or the target once it is given.
+    enum Cur {
+        None,
+        Module(usize),
+        Target,
+    }
+    let mut cur = Cur::None;
+    let mut neg = false;
+    let mut i = 0;
+    let value = |i: usize| -> std::result::Result<String, String> {
+        tokens
+            .get(i)
+            .map(|(t, _)| t.clone())
+            .ok_or_else(|| "option without a value".to_string())
+    };
+    while i < tokens.len() {
+        let (tok, quoted) = (&tokens[i].0, tokens[i].1);
+        if quoted {
+            return Err(format!("unexpected quoted word {tok:?}"));
+        }
+        match tok.as_str() {
+            "!" => {
+                neg = true;
+                i += 1;
+                continue;
+            }
+            "-s" | "--source" | "-d" | "--destination" | "-p" | "--protocol" | "-i"
+            | "--in-interface" | "-o" | "--out-interface" => {
+                let name = match tok.as_str() {
+                    "-s" | "--source" => "s",
+                    "-d" | "--destination" => "d",
+                    "-p" | "--protocol" => "p",
+                    "-i" | "--in-interface" => "i",
+                    _ => "o",
+                };
+                // iptables also accepts `-s ! X` in old dumps.
+                let mut j = i + 1;
+                if tokens.get(j).is_some_and(|t| t.0 == "!") {
+                    neg = !neg;
+                    j += 1;
+                }
+                matches.push(XtMatch {
+                    module: String::new(),
+                    opts: vec![XtOpt {
+                        negated: neg,
+                        name: name.into(),
+                        values: vec![value(j)?],
+                    }],
+                });
+                i = j + 1;
+            }
+            "-f" | "--fragment" => {
+                matches.push(XtMatch {
+                    module: String::new(),
+                    opts: vec![XtOpt {
+                        negated: neg,
+                        name: "f".into(),
+                        values: vec![],
+                    }],
+                });
+                i += 1;
+            }
+            "-m" | "--match" => {
+                matches.push(XtMatch {
+                    module: value(i + 1)?,
+                    opts: Vec::new(),
+                });
+                cur = Cur::Module(matches.len() - 1);
+                i += 2;
+            }
+            "-j" | "--jump" | "-g" | "--goto" => {
+                target = Some(XtTarget {
+                    name: value(i + 1)?,
+                    goto: tok == "-g" || tok == "--goto",
+                    opts: Vec::new(),
+                });
+                cur = Cur::Target;
+                i += 2;
+            }
+            "-c" | "--set-counters" => {
+                let p = value(i + 1)?.parse().map_err(|_| "bad packet counter")?;
+                let b = value(i + 2)?.parse().map_err(|_| "bad byte counter")?;
+                counters = Some((p, b));
+                i += 3;
+            }
+            t if t.starts_with("--") => {
+                let name = t.trim_start_matches("--").to_string();
+                let mut values = Vec::new();
+                let mut j = i + 1;
+                while let Some((v, q)) = tokens.get(j) {
+                    if !q
+                        && (v == "!"
+                            || (v.starts_with('-')
+                                && v.len() > 1
+                                && !v[1..].starts_with(|c: char| c.is_ascii_digit())))
+                    {
+                        break;
+                    }
+                    values.push(v.clone());
+                    j += 1;
+                }
+                let opt = XtOpt {
+                    negated: neg,
+                    name,
+                    values,
+                };
+                match cur {
+                    Cur::Module(m) => matches[m].opts.push(opt),
+                    Cur::Target => {
+                        if let Some(t) = target.as_mut() {
+                            t.opts.push(opt);
+                        }
+                    }
+                    Cur::None => return Err(format!("option {t} before any -m or -j")),
+                }
+                i = j;
+            }
+            other => return Err(format!("unexpected word {other:?}")),
+        }
+        neg = false;
+    }
+    Ok((matches, target, counters))
+}
+
+/// Parse an `iptables-save` / `ip6tables-save` dump (with or without `-c`).
+pub fn parse(source_name: &str, text: &str) -> Result<XtDump> {
+    let mut backend = Backend::Unknown;
+    let mut ipv6 = false;
+    let mut tables: Vec<XtTable> = Vec::new();
+    let mut current: Option<usize> = None;
+    let err = |line: usize, detail: String| RulesError::Parse {
+        source_name: source_name.to_string(),
+        line,
+        detail,
+    };
+    for (n, raw) in text.lines().enumerate() {
+        let line_no = n + 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(c) = line.strip_prefix('#') {
+            if c.contains("nf_tables") || c.contains("-nft-save") {
+                backend = Backend::Nft;
+            } else if c.contains("legacy") {
+                backend = Backend::Legacy;
+            }
+            if c.contains("ip6tables") {
+                ipv6 = true;
+            }
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('*') {
+            let name = name.trim();
+            // A table may appear twice (concatenated dumps): continue the first one.
+            current = Some(match tables.iter().position(|t| t.name == name) {
+                Some(i) => i,
+                None => {
+                    tables.push(XtTable {
+                        name: name.to_string(),
+                        chains: Vec::new(),
+                        index: HashMap::new(),
+                    });
+                    tables.len() - 1
+                }
+            });
+            continue;
+        }
+        if line == "COMMIT" {
+            current = None;
+            continue;
+        }
+        let Some(t) = current else {
+            return Err(err(
+                line_no,
+                format!("rule outside a table (*nat, *filter…): {line}"),
+            ));
+        };
+        let table = &mut tables[t];
+        if let Some(decl) = line.strip_prefix(':') {
+            let mut parts = decl.split_whitespace();
+            let name = parts
+                .next()
+                .ok_or_else(|| err(line_no, "empty chain declaration".into()))?;
+            let policy = parts.next().filter(|p| *p != "-").map(str::to_string);
+            let counters = parts.next().and_then(parse_counters);
+            let c = table.chain_mut(name);
+            c.policy = policy;
+            c.counters = counters;
+            continue;
+        }
+        // `[p:b] -A CHAIN ...` (iptables-save -c) or `-A CHAIN ...`; also `-N`/`-P` of `-S` output.
+        let (counters, rest) = if line.starts_with('[') {
+            match line.split_once(' ') {
+                Some((c, r)) => (parse_counters(c), r.trim_start()),
+                None => return Err(err(line_no, "counters without a rule".into())),
+            }
+        } else {
+            (None, line)
+        };
+        let tokens = tokenize(rest).map_err(|e| err(line_no, e))?;
+        let Some((first, _)) = tokens.first() else {
+            continue;
+        };
+        match first.as_str() {
+            "-A" | "--append" => {
+                let chain = tokens
+                    .get(1)
+                    .map(|t| t.0.clone())
+                    .ok_or_else(|| err(line_no, "-A without a chain".into()))?;
+                let (matches, target, c2) =
+                    parse_rule_args(&tokens[2..]).map_err(|e| err(line_no, e))?;
+                let text = rest
+                    .split_once(chain.as_str())
+                    .map(|(_, r)| r.trim().to_string())
+                    .unwrap_or_default();
+                table.chain_mut(&chain).rules.push(XtRule {
+                    text,
+                    line: line_no,
+                    counters: counters.or(c2),
+                    matches,
+                    target,
+                });
+            }
+            "-N" | "--new-chain" => {
+                if let Some(c) = tokens.get(1) {
+                    table.chain_mut(&c.0);
+                }
+            }
+            "-P" | "--policy" => {
+                if let (Some(c), Some(p)) = (tokens.get(1), tokens.get(2)) {
+                    table.chain_mut(&c.0).policy = Some(p.0.clone());
+                }
+            }
+            other => {
+                return Err(err(
+                    line_no,
+                    format!("unexpected {other:?} (expected -A, :CHAIN, *table or COMMIT)"),
+                ));
+            }
+        }
+    }
+    Ok(XtDump {
+        source_name: source_name.to_string(),
+        backend,
+        ipv6,
+        tables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizes_quotes_and_escapes() {
+        let t = tokenize(r#"-A X -m comment --comment "a \"b\" c" -j Y"#).unwrap();
+        assert_eq!(t[5], ("a \"b\" c".to_string(), true));
+        assert!(tokenize("-A X --comment \"open").is_err());
+    }
+
+    #[test]
+    fn parses_kube_proxy_rules() {
+        let d = parse(
+            "t",
+            "# Generated by iptables-nft-save v1.8.10 (nf_tables)\n*nat\n:PREROUTING ACCEPT [10:600]\n:KUBE-SVC-X - [0:0]\n[3:180] -A KUBE-SVC-X ! -s 10.244.0.0/16 -d 10.96.0.1/32 -p tcp -m comment --comment \"default/web:http cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ\n-A KUBE-SVC-X -m comment --comment \"default/web:http -> 10.244.1.12:8080\" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-A\n-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\nCOMMIT\n",
+        )
+        .unwrap();
+        assert_eq!(d.backend, Backend::Nft);
+        let nat = d.table("nat").unwrap();
+        assert_eq!(
+            nat.chain("PREROUTING").unwrap().policy.as_deref(),
+            Some("ACCEPT")
+        );
+        let r = &nat.chain("KUBE-SVC-X").unwrap().rules[0];
+        assert_eq!(r.counters, Some((3, 180)));
+        assert!(r.matches[0].opts[0].negated);
+        assert_eq!(r.comment().as_deref(), Some("default/web:http cluster IP"));
+        let tcp = r.matches.iter().find(|m| m.module == "tcp").unwrap();
+        assert_eq!(tcp.opts[0].name, "dport");
+        assert_eq!(r.target.as_ref().unwrap().name, "KUBE-MARK-MASQ");
+        let r = &nat.chain("KUBE-SVC-X").unwrap().rules[1];
+        let st = r.matches.iter().find(|m| m.module == "statistic").unwrap();
+        assert_eq!(st.opts[1].values, ["0.50000000000"]);
+        let m = &nat.chain("KUBE-MARK-MASQ").unwrap().rules[0];
+        assert_eq!(
+            m.target.as_ref().unwrap().opt("set-xmark"),
+            Some("0x4000/0x4000")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = parse("dump", "*nat\n-A X -j\nCOMMIT\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = parse("dump", "-A X -j ACCEPT\n").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("outside a table"), "{e}");
+    }
+}

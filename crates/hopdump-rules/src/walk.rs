@@ -1,0 +1,813 @@
+//! The walker: one packet through every hook in kernel order, across iptables (both backends),
+//! nftables and IPVS, forking where the rules do (statistic, numgen) or where a match cannot be
+//! evaluated, and recording every rule that touched it.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::flow::{Flow, NodeContext, Proto};
+use crate::iptables::{Backend, XtChain, XtDump, XtTable, XtTarget};
+use crate::ipvs::{IpSets, Ipvs};
+use crate::nft::{NftChain, NftRuleset, NftTable};
+use crate::owner::{Owner, xt_owner};
+use crate::xt::{Tri, eval_match, parse_u32};
+
+mod nft_eval;
+
+/// Most branches followed before unknown matches stop forking (they are then assumed not to
+/// match, which is recorded).
+const MAX_BRANCHES: usize = 256;
+const MAX_DEPTH: u32 = 64;
+
+/// The packet as the walk changes it.
+#[derive(Clone, Debug)]
+pub struct Pkt {
+    pub src: IpAddr,
+    pub sport: u16,
+    pub dst: IpAddr,
+    pub dport: u16,
+    pub proto: Proto,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub mark: u32,
+    pub ctmark: u32,
+    pub dnat: bool,
+    pub snat: bool,
+    pub ipvs: bool,
+    pub orig_dst: IpAddr,
+    pub orig_dport: u16,
+}
+
+/// One rule (or chain policy) that acted on the packet.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hit {
+    /// iptables-nft, iptables-legacy, iptables, nft, ipvs.
+    pub source: String,
+    pub hook: String,
+    pub table: String,
+    pub chain: String,
+    /// 1-based rule number in the chain; 0 for the chain's policy.
+    pub rule: usize,
+    pub text: String,
+    pub owner: Owner,
+    /// What the rule did: `jump X`, `DNAT 10.244.1.12:8080`, `DROP`, `policy ACCEPT`…
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// What it means, when hopdump knows (kube-proxy's conventions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meaning: Option<String>,
+    /// Probability of taking this rule, when random (statistic, numgen).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+}
+
+/// How one branch of the walk ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// Delivered to a local socket on the node.
+    Local,
+    /// Forwarded out of the node (to a pod or another host).
+    Forwarded,
+    Dropped,
+    Rejected,
+}
+
+/// One possible path of the packet.
+#[derive(Clone, Debug, Serialize)]
+pub struct Branch {
+    pub probability: f64,
+    pub fate: Fate,
+    /// Destination after NAT (`ip:port`) when DNAT happened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnat_to: Option<String>,
+    pub masquerade: bool,
+    pub path: Vec<Hit>,
+    /// Matches that could not be evaluated and what was assumed about them.
+    pub assumptions: Vec<String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct St {
+    pkt: Pkt,
+    prob: f64,
+    hits: Vec<Hit>,
+    assumptions: Vec<String>,
+    dnat_to: Option<(IpAddr, u16)>,
+    hook: &'static str,
+    fate: Option<Fate>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum End {
+    /// Fell off the end of a chain or RETURN.
+    Return,
+    Accept,
+    Drop,
+    Reject,
+}
+
+/// Everything known about a node's packet filter.
+#[derive(Clone, Debug, Default)]
+pub struct NodeRules {
+    pub xt: Vec<XtDump>,
+    pub nft: Vec<NftRuleset>,
+    pub ipvs: Option<Ipvs>,
+    pub ipsets: IpSets,
+}
+
+/// iptables table priorities (include/uapi/linux/netfilter_ipv4.h).
+fn xt_prio(table: &str, hook: &str) -> Option<(i32, bool)> {
+    Some(match (table, hook) {
+        ("raw", "PREROUTING" | "OUTPUT") => (-300, false),
+        ("mangle", _) => (-150, false),
+        ("nat", "PREROUTING" | "OUTPUT") => (-100, true),
+        ("nat", "INPUT" | "POSTROUTING") => (100, true),
+        ("filter", "INPUT" | "FORWARD" | "OUTPUT") => (0, false),
+        ("security", "INPUT" | "FORWARD" | "OUTPUT") => (50, false),
+        _ => return None,
+    })
+}
+
+enum BaseRef<'a> {
+    Xt(&'a XtDump, &'a XtTable, &'a XtChain),
+    Nft(&'a NftTable, &'a NftChain),
+}
+
+struct Base<'a> {
+    prio: i32,
+    nat: bool,
+    r: BaseRef<'a>,
+}
+
+fn xt_source(d: &XtDump) -> String {
+    d.backend.name().to_string()
+}
+
+/// kube-proxy's meaning of a rule, from its comment and target.
+fn xt_meaning(
+    chain: &str,
+    comment: Option<&str>,
+    target: Option<&XtTarget>,
+    pkt: &Pkt,
+) -> Option<String> {
+    let c = comment.unwrap_or("");
+    let t = target.map(|t| t.name.as_str()).unwrap_or("");
+    let svc = crate::owner::service_from_comment(c).unwrap_or_default();
+    if c.contains("has no endpoints") {
+        return Some(format!(
+            "Service {svc} has no endpoints: kube-proxy rejects the connection (client sees connection refused)"
+        ));
+    }
+    if c.contains("has no local endpoints") {
+        return Some(format!(
+            "Service {svc} has externalTrafficPolicy=Local and no endpoint on this node: kube-proxy drops"
+        ));
+    }
+    if c.contains("traffic not accepted by KUBE-FW-") {
+        return Some(format!(
+            "loadBalancerSourceRanges of {svc} do not include source {}: kube-proxy drops",
+            pkt.src
+        ));
+    }
+    if c.starts_with("other traffic to ") {
+        return Some(format!(
+            "source {} is not in loadBalancerSourceRanges of {svc}",
+            pkt.src
+        ));
+    }
+    if t == "KUBE-MARK-MASQ" {
+        return Some(
+            "marked for masquerade: the packet will leave with the node's address as source".into(),
+        );
+    }
+    if t.starts_with("KUBE-SVL-") {
+        return Some(format!(
+            "externalTrafficPolicy=Local: only endpoints of {svc} on this node"
+        ));
+    }
+    if t.starts_with("KUBE-FW-") {
+        return Some(format!(
+            "{svc} has loadBalancerSourceRanges: checked in {t}"
+        ));
+    }
+    if chain.starts_with("KUBE-SEP-") && t == "DNAT" {
+        return Some(format!("endpoint of {svc}"));
+    }
+    None
+}
+
+impl NodeRules {
+    /// nft tables that an iptables-nft dump already describes (iptables-nft keeps its rules in
+    /// nft tables named like the iptables ones; their `xt` expressions are opaque in JSON).
+    fn nft_table_shadowed(&self, t: &NftTable) -> bool {
+        let v6 = t.family == "ip6";
+        matches!(t.family.as_str(), "ip" | "ip6")
+            && self
+                .xt
+                .iter()
+                .any(|d| d.backend == Backend::Nft && d.ipv6 == v6 && d.table(&t.name).is_some())
+    }
+
+    fn bases(&self, hook: &str, ipv6: bool) -> Vec<Base<'_>> {
+        let mut v = Vec::new();
+        let xt_hook = hook.to_ascii_uppercase();
+        for d in self.xt.iter().filter(|d| d.ipv6 == ipv6) {
+            for t in &d.tables {
+                if let (Some((prio, nat)), Some(c)) =
+                    (xt_prio(&t.name, &xt_hook), t.chain(&xt_hook))
+                {
+                    v.push(Base {
+                        prio,
+                        nat,
+                        r: BaseRef::Xt(d, t, c),
+                    });
+                }
+            }
+        }
+        for rs in &self.nft {
+            for t in rs
+                .tables
+                .iter()
+                .filter(|t| t.sees(ipv6) && !self.nft_table_shadowed(t))
+            {
+                for c in t.chains.iter().filter(|c| c.hook.as_deref() == Some(hook)) {
+                    v.push(Base {
+                        prio: c.prio,
+                        nat: c.kind.as_deref() == Some("nat"),
+                        r: BaseRef::Nft(t, c),
+                    });
+                }
+            }
+        }
+        v.sort_by_key(|b| b.prio);
+        v
+    }
+
+    /// Warnings about the rule set as a whole (rules split between iptables backends).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        for v6 in [false, true] {
+            let summary = |b: Backend| -> Option<(usize, Vec<String>)> {
+                let d = self.xt.iter().find(|d| d.backend == b && d.ipv6 == v6)?;
+                let n = d.rule_count();
+                let mut chains: Vec<String> = d
+                    .tables
+                    .iter()
+                    .flat_map(|t| {
+                        t.chains
+                            .iter()
+                            .filter(|c| !c.rules.is_empty())
+                            .map(move |c| format!("{}/{}", t.name, c.name))
+                    })
+                    .take(6)
+                    .collect();
+                chains.dedup();
+                (n > 0).then_some((n, chains))
+            };
+            if let (Some((nl, cl)), Some((nn, cn))) =
+                (summary(Backend::Legacy), summary(Backend::Nft))
+            {
+                w.push(format!(
+                    "{} rules are split between iptables-legacy ({nl} rules, e.g. {}) and iptables-nft ({nn} rules, e.g. {}): both run in the kernel, one after the other, and a DROP in either wins — tools that show one backend hide the other",
+                    if v6 { "IPv6" } else { "IPv4" },
+                    cl.join(", "),
+                    cn.join(", ")
+                ));
+            }
+        }
+        w
+    }
+
+    /// Walk one flow through the node.
+    pub fn walk(&self, flow: &Flow, ctx: &NodeContext) -> Vec<Branch> {
+        let pkt = Pkt {
+            src: flow.src,
+            sport: flow.sport,
+            dst: flow.dst,
+            dport: flow.dport,
+            proto: flow.proto,
+            iif: flow.in_iface.clone(),
+            oif: ctx.out_iface.clone(),
+            mark: 0,
+            ctmark: 0,
+            dnat: false,
+            snat: false,
+            ipvs: false,
+            orig_dst: flow.dst,
+            orig_dport: flow.dport,
+        };
+        let st = St {
+            pkt,
+            prob: 1.0,
+            hits: Vec::new(),
+            assumptions: Vec::new(),
+            dnat_to: None,
+            hook: "prerouting",
+            fate: None,
+        };
+        let ipv6 = flow.dst.is_ipv6();
+        let mut done = Vec::new();
+        for (st, ok) in self.run_hook("prerouting", ipv6, st, ctx) {
+            if !ok {
+                done.push(st);
+                continue;
+            }
+            // Routing decision.
+            let vip = self
+                .ipvs
+                .as_ref()
+                .and_then(|v| v.find(st.pkt.proto, st.pkt.dst, st.pkt.dport))
+                .is_some()
+                && !st.pkt.dnat;
+            let mut st = st;
+            let local = match ctx.is_local(st.pkt.dst) {
+                Some(l) => l || vip,
+                None if vip => {
+                    st.assumptions.push(format!(
+                        "routing: {} is an IPVS virtual address, so it is local (kube-ipvs0)",
+                        st.pkt.dst
+                    ));
+                    true
+                }
+                None => {
+                    st.assumptions.push(format!(
+                        "routing: {} assumed not to be a local address of the node (its addresses are not known: read live or pass --local-ip)",
+                        st.pkt.dst
+                    ));
+                    false
+                }
+            };
+            if local {
+                for (st, ok) in self.run_hook("input", ipv6, st, ctx) {
+                    if !ok {
+                        done.push(st);
+                        continue;
+                    }
+                    done.extend(self.ipvs_then_post(st, ipv6, ctx));
+                }
+            } else {
+                for (st, ok) in self.run_hook("forward", ipv6, st, ctx) {
+                    if !ok {
+                        done.push(st);
+                        continue;
+                    }
+                    for (mut st, ok) in self.run_hook("postrouting", ipv6, st, ctx) {
+                        if ok {
+                            st.set_fate(Fate::Forwarded);
+                        }
+                        done.push(st);
+                    }
+                }
+            }
+        }
+        done.into_iter()
+            .map(|st| {
+                let fate = st.fate();
+                Branch {
+                    probability: st.prob,
+                    fate,
+                    dnat_to: st.dnat_to.map(|(ip, p)| fmt_sock(ip, p)),
+                    masquerade: st.pkt.snat,
+                    path: st.hits,
+                    assumptions: st.assumptions,
+                }
+            })
+            .collect()
+    }
+
+    fn ipvs_then_post(&self, mut st: St, ipv6: bool, ctx: &NodeContext) -> Vec<St> {
+        let Some(ipvs) = &self.ipvs else {
+            st.set_fate(Fate::Local);
+            return vec![st];
+        };
+        let Some(vs) = ipvs
+            .find(st.pkt.proto, st.pkt.dst, st.pkt.dport)
+            .filter(|_| !st.pkt.dnat)
+        else {
+            st.set_fate(Fate::Local);
+            return vec![st];
+        };
+        let owner = Owner {
+            kind: "kube-proxy".into(),
+            service: None,
+        };
+        let base = Hit {
+            source: "ipvs".into(),
+            hook: "input".into(),
+            table: "ipvs".into(),
+            chain: format!(
+                "{} {}",
+                vs.proto.name().to_uppercase(),
+                fmt_sock(vs.addr.ip(), vs.addr.port())
+            ),
+            rule: 0,
+            text: format!(
+                "-A -{} {} -s {}",
+                if vs.proto == Proto::Udp { 'u' } else { 't' },
+                vs.addr,
+                vs.scheduler
+            ),
+            owner,
+            action: String::new(),
+            packets: None,
+            bytes: None,
+            meaning: None,
+            probability: None,
+        };
+        if vs.reals.is_empty() {
+            let mut h = base;
+            h.action = "REJECT".into();
+            h.meaning = Some("IPVS virtual server has no real servers (the Service has no endpoints): the kernel answers ICMP port unreachable".into());
+            st.hits.push(h);
+            st.set_fate(Fate::Rejected);
+            return vec![st];
+        }
+        let total: u32 = vs.reals.iter().map(|r| r.weight).sum();
+        let mut out = Vec::new();
+        for (i, r) in vs.reals.iter().enumerate() {
+            if total > 0 && r.weight == 0 {
+                continue;
+            }
+            let p = if total == 0 {
+                1.0 / vs.reals.len() as f64
+            } else {
+                r.weight as f64 / total as f64
+            };
+            let mut s = st.clone();
+            s.prob *= p;
+            let mut h = base.clone();
+            h.rule = i + 1;
+            h.text = format!(
+                "-a -{} {} -r {} -m -w {}",
+                if vs.proto == Proto::Udp { 'u' } else { 't' },
+                vs.addr,
+                r.addr,
+                r.weight
+            );
+            h.action = format!("DNAT {}", r.addr);
+            h.probability = Some(p);
+            h.meaning = Some(format!(
+                "IPVS ({}) sends the connection to real server {}",
+                vs.scheduler, r.addr
+            ));
+            s.hits.push(h);
+            s.pkt.dst = r.addr.ip();
+            s.pkt.dport = r.addr.port();
+            s.pkt.dnat = true;
+            s.pkt.ipvs = true;
+            s.dnat_to = Some((r.addr.ip(), r.addr.port()));
+            for (mut s2, ok) in self.run_hook("postrouting", ipv6, s, ctx) {
+                if ok {
+                    s2.set_fate(Fate::Forwarded);
+                }
+                out.push(s2);
+            }
+        }
+        out
+    }
+
+    /// Run every base chain of a hook; returns (state, still going).
+    fn run_hook(
+        &self,
+        hook: &'static str,
+        ipv6: bool,
+        st: St,
+        ctx: &NodeContext,
+    ) -> Vec<(St, bool)> {
+        let mut st = st;
+        st.hook = hook;
+        let mut states = vec![st];
+        let mut finished: Vec<(St, bool)> = Vec::new();
+        for base in self.bases(hook, ipv6) {
+            let mut next = Vec::new();
+            for st in states {
+                // NAT chains run only until a binding is made for this manipulation.
+                let nat_done = match hook {
+                    "prerouting" | "output" => st.pkt.dnat,
+                    _ => st.pkt.snat,
+                };
+                if base.nat && nat_done {
+                    next.push(st);
+                    continue;
+                }
+                let results = match &base.r {
+                    BaseRef::Xt(d, t, c) => self.xt_chain(d, t, c, st, ctx, 0),
+                    BaseRef::Nft(t, c) => self.nft_chain(t, c, st, ctx, 0),
+                };
+                for (mut s, end) in results {
+                    match end {
+                        End::Accept => next.push(s),
+                        End::Return => {
+                            let (policy, table, chain, source) = match &base.r {
+                                BaseRef::Xt(d, t, c) => (
+                                    c.policy.clone().unwrap_or_else(|| "ACCEPT".into()),
+                                    t.name.clone(),
+                                    c.name.clone(),
+                                    xt_source(d),
+                                ),
+                                BaseRef::Nft(t, c) => (
+                                    c.policy
+                                        .clone()
+                                        .unwrap_or_else(|| "accept".into())
+                                        .to_ascii_uppercase(),
+                                    format!("{} {}", t.family, t.name),
+                                    c.name.clone(),
+                                    "nft".into(),
+                                ),
+                            };
+                            if policy.eq_ignore_ascii_case("DROP") {
+                                s.hits.push(Hit {
+                                    source,
+                                    hook: hook.into(),
+                                    table,
+                                    chain: chain.clone(),
+                                    rule: 0,
+                                    text: format!(":{chain} DROP"),
+                                    owner: Owner { kind: "host-firewall".into(), service: None },
+                                    action: "policy DROP".into(),
+                                    packets: None,
+                                    bytes: None,
+                                    meaning: Some(format!("no rule in {chain} accepted the packet and the chain's policy is DROP")),
+                                    probability: None,
+                                });
+                                s.set_fate(Fate::Dropped);
+                                finished.push((s, false));
+                            } else {
+                                next.push(s);
+                            }
+                        }
+                        End::Drop => {
+                            s.set_fate(Fate::Dropped);
+                            finished.push((s, false));
+                        }
+                        End::Reject => {
+                            s.set_fate(Fate::Rejected);
+                            finished.push((s, false));
+                        }
+                    }
+                }
+            }
+            states = next;
+        }
+        finished.extend(states.into_iter().map(|s| (s, true)));
+        finished
+    }
+
+    fn xt_chain(
+        &self,
+        d: &XtDump,
+        t: &XtTable,
+        c: &XtChain,
+        st: St,
+        ctx: &NodeContext,
+        depth: u32,
+    ) -> Vec<(St, End)> {
+        let mut out = Vec::new();
+        if depth > MAX_DEPTH {
+            let mut st = st;
+            st.assumptions.push(format!(
+                "chain nesting deeper than {MAX_DEPTH} at {}: stopped following",
+                c.name
+            ));
+            out.push((st, End::Return));
+            return out;
+        }
+        let mut work = vec![(0usize, st)];
+        while let Some((i, mut st)) = work.pop() {
+            let Some(rule) = c.rules.get(i) else {
+                out.push((st, End::Return));
+                continue;
+            };
+            let mut verdict = Tri::Yes;
+            for m in &rule.matches {
+                verdict = crate::xt::and(verdict, eval_match(m, &st.pkt, ctx, &self.ipsets));
+                if verdict == Tri::No {
+                    break;
+                }
+            }
+            let (p_yes, assume) = match verdict {
+                Tri::No => {
+                    work.push((i + 1, st));
+                    continue;
+                }
+                Tri::Yes => (1.0, None),
+                Tri::Random(p) => (p, None),
+                Tri::Unknown(why) => (1.0, Some(why)),
+            };
+            // The branch where the rule does not match.
+            if p_yes < 1.0 || assume.is_some() {
+                let mut s = st.clone();
+                s.prob *= 1.0 - if assume.is_some() { 0.0 } else { p_yes };
+                if let Some(why) = &assume {
+                    s.assumptions.push(format!(
+                        "{} {} rule {}: {why}; assumed not to match",
+                        t.name,
+                        c.name,
+                        i + 1
+                    ));
+                }
+                if assume.is_none() || work.len() + out.len() < MAX_BRANCHES {
+                    work.push((i + 1, s));
+                }
+                if assume.is_some() && work.len() + out.len() >= MAX_BRANCHES {
+                    // Too many branches: keep only the "not matching" assumption.
+                    continue;
+                }
+            }
+            st.prob *= p_yes;
+            if let Some(why) = assume {
+                st.assumptions.push(format!(
+                    "{} {} rule {}: {why}; assumed to match",
+                    t.name,
+                    c.name,
+                    i + 1
+                ));
+            }
+            let target = rule.target.as_ref();
+            let action = match target {
+                Some(tg) => {
+                    let opts: Vec<String> = tg
+                        .opts
+                        .iter()
+                        .map(|o| format!("--{} {}", o.name, o.values.join(" ")))
+                        .collect();
+                    format!(
+                        "{}{}{}",
+                        if tg.goto { "goto " } else { "" },
+                        tg.name,
+                        if opts.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" {}", opts.join(" "))
+                        }
+                    )
+                }
+                None => "(no target: counts and continues)".into(),
+            };
+            let hit = Hit {
+                source: xt_source(d),
+                hook: st.hook.into(),
+                table: t.name.clone(),
+                chain: c.name.clone(),
+                rule: i + 1,
+                text: format!("-A {} {}", c.name, rule.text),
+                owner: xt_owner(
+                    &c.name,
+                    target.map(|t| t.name.as_str()),
+                    rule.comment().as_deref(),
+                ),
+                action,
+                packets: rule.counters.map(|c| c.0),
+                bytes: rule.counters.map(|c| c.1),
+                meaning: xt_meaning(&c.name, rule.comment().as_deref(), target, &st.pkt),
+                probability: (p_yes < 1.0).then_some(p_yes),
+            };
+            st.hits.push(hit);
+            let Some(tg) = target else {
+                work.push((i + 1, st));
+                continue;
+            };
+            match tg.name.as_str() {
+                "ACCEPT" => out.push((st, End::Accept)),
+                "DROP" => out.push((st, End::Drop)),
+                "REJECT" => out.push((st, End::Reject)),
+                "RETURN" => out.push((st, End::Return)),
+                "DNAT" => {
+                    let to = tg.opt("to-destination").unwrap_or("");
+                    apply_dnat(&mut st, to);
+                    out.push((st, End::Accept));
+                }
+                "REDIRECT" => {
+                    let port = tg
+                        .opt("to-ports")
+                        .and_then(|p| p.split('-').next()?.parse().ok())
+                        .unwrap_or(st.pkt.dport);
+                    st.pkt.dnat = true;
+                    st.pkt.dport = port;
+                    st.dnat_to = Some((st.pkt.dst, port));
+                    out.push((st, End::Accept));
+                }
+                "SNAT" | "MASQUERADE" | "NETMAP" => {
+                    st.pkt.snat = true;
+                    out.push((st, End::Accept));
+                }
+                "MARK" => {
+                    st.pkt.mark = apply_xt_mark(tg, st.pkt.mark);
+                    work.push((i + 1, st));
+                }
+                "CONNMARK" => {
+                    if tg.opt("restore-mark").is_some()
+                        || tg.opts.iter().any(|o| o.name == "restore-mark")
+                    {
+                        st.pkt.mark = st.pkt.ctmark;
+                    } else if tg.opts.iter().any(|o| o.name == "save-mark") {
+                        st.pkt.ctmark = st.pkt.mark;
+                    } else {
+                        st.pkt.ctmark = apply_xt_mark(tg, st.pkt.ctmark);
+                    }
+                    work.push((i + 1, st));
+                }
+                "LOG" | "NFLOG" | "ULOG" | "TRACE" | "CT" | "NOTRACK" | "TCPMSS" | "CHECKSUM"
+                | "CLASSIFY" | "DSCP" | "TOS" | "TTL" | "AUDIT" | "SET" | "IDLETIMER" | "LED"
+                | "SECMARK" | "CONNSECMARK" => work.push((i + 1, st)),
+                "NFQUEUE" | "QUEUE" => {
+                    st.assumptions.push(format!("{} {} rule {}: packet queued to user space ({}); its verdict is unknown — assumed accepted", t.name, c.name, i + 1, tg.name));
+                    out.push((st, End::Accept));
+                }
+                name => match t.chain(name) {
+                    Some(sub) => {
+                        for (s, e) in self.xt_chain(d, t, sub, st, ctx, depth + 1) {
+                            match e {
+                                End::Return if tg.goto => out.push((s, End::Return)),
+                                End::Return => work.push((i + 1, s)),
+                                other => out.push((s, other)),
+                            }
+                        }
+                    }
+                    None => {
+                        st.assumptions.push(format!("{} {} rule {}: target {name} is neither a known target nor a chain of table {}; assumed to continue", t.name, c.name, i + 1, t.name));
+                        work.push((i + 1, st));
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+fn fmt_sock(ip: IpAddr, port: u16) -> String {
+    match ip {
+        IpAddr::V4(v) => format!("{v}:{port}"),
+        IpAddr::V6(v) => format!("[{v}]:{port}"),
+    }
+}
+
+/// nft `dnat to ADDR[:PORT]`.
+fn apply_dnat_parts(st: &mut St, addr: Option<&str>, port: Option<u16>) {
+    if let Some(ip) = addr.and_then(|a| a.parse::<IpAddr>().ok()) {
+        st.pkt.dst = ip;
+    }
+    if let Some(p) = port {
+        st.pkt.dport = p;
+    }
+    st.pkt.dnat = true;
+    st.dnat_to = Some((st.pkt.dst, st.pkt.dport));
+}
+
+/// `--to-destination 10.244.1.12:8080` (also `[v6]:port`, ranges: first address).
+fn apply_dnat(st: &mut St, to: &str) {
+    let (ip, port) = if let Some(rest) = to.strip_prefix('[') {
+        let (a, p) = rest.split_once(']').unwrap_or((rest, ""));
+        (a.to_string(), p.trim_start_matches(':').to_string())
+    } else {
+        match to.rsplit_once(':') {
+            Some((a, p)) if !a.contains(':') => (a.to_string(), p.to_string()),
+            _ => (to.to_string(), String::new()),
+        }
+    };
+    let ip = ip.split('-').next().unwrap_or("");
+    if let Ok(ip) = ip.parse::<IpAddr>() {
+        st.pkt.dst = ip;
+    }
+    if let Some(p) = port.split('-').next().and_then(|p| p.parse().ok()) {
+        st.pkt.dport = p;
+    }
+    st.pkt.dnat = true;
+    st.dnat_to = Some((st.pkt.dst, st.pkt.dport));
+}
+
+fn apply_xt_mark(tg: &XtTarget, mark: u32) -> u32 {
+    let vm = |s: &str| -> (u32, u32) {
+        let (v, m) = s.split_once('/').unwrap_or((s, "0xffffffff"));
+        (parse_u32(v).unwrap_or(0), parse_u32(m).unwrap_or(u32::MAX))
+    };
+    if let Some(s) = tg.opt("set-xmark") {
+        let (v, m) = vm(s);
+        (mark & !m) ^ v
+    } else if let Some(s) = tg.opt("set-mark") {
+        let (v, m) = vm(s);
+        (mark & !m) | v
+    } else if let Some(s) = tg.opt("or-mark") {
+        mark | parse_u32(s).unwrap_or(0)
+    } else if let Some(s) = tg.opt("and-mark") {
+        mark & parse_u32(s).unwrap_or(u32::MAX)
+    } else if let Some(s) = tg.opt("xor-mark") {
+        mark ^ parse_u32(s).unwrap_or(0)
+    } else {
+        mark
+    }
+}
+
+impl St {
+    fn fate(&self) -> Fate {
+        self.fate.clone().unwrap_or(Fate::Forwarded)
+    }
+    fn set_fate(&mut self, f: Fate) {
+        self.fate = Some(f);
+    }
+}
