@@ -140,6 +140,7 @@ impl Printer {
             proto: "",
             seq,
         };
+        cx.out.reserve(256);
         packet(&mut cx, link, data, orig_len);
     }
 
@@ -167,6 +168,7 @@ pub fn write_text(
         proto: "",
         seq: None,
     };
+    cx.out.reserve(256);
     packet(&mut cx, link, data, orig_len);
 }
 
@@ -183,7 +185,7 @@ pub(crate) struct Cx<'a> {
 impl Cx<'_> {
     #[inline]
     pub(crate) fn s(&mut self, s: &str) {
-        self.out.extend_from_slice(s.as_bytes());
+        push_bytes(self.out, s.as_bytes());
     }
 
     #[inline]
@@ -194,7 +196,7 @@ impl Cx<'_> {
     #[inline]
     pub(crate) fn u(&mut self, n: impl itoa::Integer) {
         let mut b = itoa::Buffer::new();
-        self.out.extend_from_slice(b.format(n).as_bytes());
+        push_bytes(self.out, b.format(n).as_bytes());
     }
 
     /// `%x`
@@ -388,14 +390,40 @@ impl Cx<'_> {
     }
 }
 
-pub(crate) fn write_ipv4(out: &mut Vec<u8>, a: [u8; 4]) {
-    let mut b = itoa::Buffer::new();
-    for (i, o) in a.iter().enumerate() {
-        if i > 0 {
-            out.push(b'.');
+/// Appends a short byte string; tiny copies without a `memmove` call (the text path is
+/// made of many 1-10 byte pieces).
+#[inline]
+pub(crate) fn push_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    if b.len() <= 8 {
+        out.reserve(b.len());
+        for &c in b {
+            out.push(c);
         }
-        out.extend_from_slice(b.format(*o).as_bytes());
+    } else {
+        out.extend_from_slice(b);
     }
+}
+
+pub(crate) fn write_ipv4(out: &mut Vec<u8>, a: [u8; 4]) {
+    let mut buf = [0u8; 15];
+    let mut n = 0;
+    for (i, &o) in a.iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + (o / 10) % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    out.extend_from_slice(buf.get(..n).unwrap_or(&buf));
 }
 
 /// RFC 5952 text, as tcpdump's `addrtostr6` (including `::a.b.c.d` / `::ffff:a.b.c.d`).
