@@ -13,12 +13,18 @@ use crate::point::{Netns, PointSpec};
 
 /// Move the calling thread into the point's network namespace (no-op for the current one).
 pub fn enter(point: &PointSpec) -> Result<()> {
-    let Some(path) = point.netns.path() else {
+    enter_ns(&point.netns, &point.label)
+}
+
+/// Move the calling thread into `netns` (no-op for the current one); `what` names the user of
+/// it in errors. Processes spawned from this thread afterwards start in that namespace.
+pub fn enter_ns(netns: &Netns, what: &str) -> Result<()> {
+    let Some(path) = netns.path() else {
         return Ok(());
     };
     let err = |source: std::io::Error| {
         let hint = match source.kind() {
-            std::io::ErrorKind::NotFound => match point.netns {
+            std::io::ErrorKind::NotFound => match netns {
                 Netns::Named(_) => " (see `ip netns list`)",
                 Netns::Pid(_) => " (no such process)",
                 _ => "",
@@ -29,8 +35,8 @@ pub fn enter(point: &PointSpec) -> Result<()> {
             _ => "",
         };
         CaptureError::Netns {
-            point: point.label.clone(),
-            netns: point.netns.to_string(),
+            point: what.to_string(),
+            netns: netns.to_string(),
             source,
             hint,
         }
@@ -42,6 +48,29 @@ pub fn enter(point: &PointSpec) -> Result<()> {
         return Err(err(std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// Parse a `--netns` argument: an `ip netns` name, `pid:N`, or an absolute path.
+pub fn parse_netns(s: &str) -> Result<Netns> {
+    if let Some(pid) = s.strip_prefix("pid:") {
+        return pid
+            .parse()
+            .map(Netns::Pid)
+            .map_err(|_| CaptureError::BadPoint {
+                spec: s.to_string(),
+                why: "pid: must be followed by a process id".into(),
+            });
+    }
+    if s.starts_with('/') {
+        return Ok(Netns::Path(s.into()));
+    }
+    if s.is_empty() || s.contains('/') {
+        return Err(CaptureError::BadPoint {
+            spec: s.to_string(),
+            why: "a network namespace is an `ip netns` name, pid:N or an absolute path".into(),
+        });
+    }
+    Ok(Netns::Named(s.to_string()))
 }
 
 /// Inode number of the calling thread's network namespace (identifies it across names).

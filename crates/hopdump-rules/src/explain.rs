@@ -63,8 +63,11 @@ fn pct(p: f64) -> String {
     }
 }
 
-fn describe_stop(h: Option<&Hit>) -> String {
-    match h {
+/// Where a branch stopped, with the nearest meaning hopdump knows (nft verdict maps carry it on
+/// the map lookup, one hit before the helper chain that rejects).
+fn describe_stop(path: &[Hit]) -> String {
+    let meaning = path.iter().rev().take(3).find_map(|h| h.meaning.clone());
+    match path.last() {
         Some(h) => {
             let who = match &h.owner.service {
                 Some(s) => format!("{} ({s})", h.owner.kind),
@@ -74,7 +77,7 @@ fn describe_stop(h: Option<&Hit>) -> String {
                 "{who} in {} {}/{} rule {}",
                 h.source, h.table, h.chain, h.rule
             );
-            if let Some(m) = &h.meaning {
+            if let Some(m) = meaning {
                 s.push_str(&format!(": {m}"));
             }
             s
@@ -191,7 +194,10 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
             } else {
                 "rejected"
             };
-            format!("{verb} by {}", describe_stop(b.and_then(|b| b.path.last())))
+            format!(
+                "{verb} by {}",
+                describe_stop(b.map(|b| b.path.as_slice()).unwrap_or(&[]))
+            )
         }
         OutcomeKind::Accept => match best.map(|b| &b.fate) {
             Some(Fate::Local) => {

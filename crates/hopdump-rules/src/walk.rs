@@ -634,7 +634,13 @@ impl NodeRules {
                     let opts: Vec<String> = tg
                         .opts
                         .iter()
-                        .map(|o| format!("--{} {}", o.name, o.values.join(" ")))
+                        .map(|o| {
+                            if o.values.is_empty() {
+                                format!("--{}", o.name)
+                            } else {
+                                format!("--{} {}", o.name, o.values.join(" "))
+                            }
+                        })
                         .collect();
                     format!(
                         "{}{}{}",

@@ -22,6 +22,51 @@ pub enum Command {
     Capture(CaptureArgs),
     /// Read a pcap or pcapng file, filter and print it like `tcpdump -r`.
     Read(ReadArgs),
+    /// What the node's packet filter (iptables, nftables, IPVS) does to a flow.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Walk one flow through the node's rules in kernel order and explain every rule that
+    /// touches it, who wrote it, and the outcome (DNAT targets, ACCEPT, DROP, REJECT, no match).
+    Explain(ExplainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Destination: IP:PORT[/tcp|/udp|/sctp] (IPv6: [IP]:PORT), e.g. the LoadBalancer IP.
+    #[arg(long, value_name = "IP:PORT[/PROTO]")]
+    pub dst: String,
+    /// Source IP[:PORT] of the client (default 203.0.113.10:40000).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub src: Option<String>,
+    /// Interface the packet arrives on (for -i / iifname matches).
+    #[arg(long = "in", value_name = "IFACE")]
+    pub in_iface: Option<String>,
+    /// Network namespace to read live: an `ip netns` name, pid:N, or a path (default: this one).
+    #[arg(long, value_name = "NS")]
+    pub netns: Option<String>,
+    /// `iptables-save [-c]` output (either backend; repeat for both).
+    #[arg(long = "iptables-save", value_name = "FILE")]
+    pub iptables_save: Vec<PathBuf>,
+    /// `nft -j list ruleset` (or `nft list ruleset`) output.
+    #[arg(long, value_name = "FILE")]
+    pub nft: Option<PathBuf>,
+    /// `ipvsadm-save -n` or `ipvsadm -Ln` output.
+    #[arg(long, value_name = "FILE")]
+    pub ipvs: Option<PathBuf>,
+    /// `ipset save` or `ipset list` output (IPVS mode keys its rules on ipsets).
+    #[arg(long, value_name = "FILE")]
+    pub ipset: Option<PathBuf>,
+    /// An address of the node (addrtype LOCAL, fib type local, INPUT vs FORWARD); repeatable.
+    /// Read from the namespace when reading live.
+    #[arg(long = "local-ip", value_name = "IP")]
+    pub local_ip: Vec<std::net::IpAddr>,
+    /// Print the versioned JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output flags shared by `capture` and `read`, with tcpdump's meaning.

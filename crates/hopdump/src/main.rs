@@ -6,7 +6,9 @@
 mod cli;
 mod cmd_capture;
 mod cmd_read;
+mod cmd_rules;
 mod names;
+mod node_state;
 mod render;
 mod timefmt;
 
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Capture(args) => cmd_capture::run(args),
         cli::Command::Read(args) => cmd_read::run(args),
+        cli::Command::Rules(cli::RulesCommand::Explain(args)) => cmd_rules::explain(args),
     };
     match result {
         Ok(code) => code,
