@@ -4,7 +4,7 @@
 mod common;
 
 use common::{OK_WAIT, assert_all_work, lab_allowed};
-use hopdump_testkit::lab::{Cluster, Http, Overlay, ProxyMode, Spec};
+use hopdump_testkit::lab::{Cluster, Cni, Http, Overlay, ProxyMode, Spec};
 
 /// Each endpoint alone (local to the announcer, then remote), so both paths are exercised
 /// deterministically, then both together.
@@ -116,4 +116,17 @@ fn failover_moves_the_client_to_the_new_node() {
         Some(mac.as_str())
     );
     assert!(c.http(Http::Small, false, OK_WAIT).expect("probe").is_ok());
+}
+
+#[test]
+fn healthy_calico_cni() {
+    if !lab_allowed() {
+        return;
+    }
+    let spec = Spec {
+        cni: Cni::Calico,
+        ..Spec::default()
+    };
+    let mut c = Cluster::build(spec).expect("build lab");
+    check_every_path(&mut c, false);
 }

@@ -3,10 +3,12 @@
 
 pub mod announcer;
 pub mod backend;
+pub mod fault;
 pub mod hash;
 pub mod iptables;
 pub mod kubeproxy;
 pub mod model;
+pub mod netpol;
 pub mod nftables;
 pub mod offload;
 pub mod probe;
@@ -14,4 +16,4 @@ pub mod topology;
 
 pub use kubeproxy::ProxyMode;
 pub use probe::{Http, Outcome};
-pub use topology::{Cluster, Overlay, Runner, Spec};
+pub use topology::{Cluster, Cni, Overlay, Runner, Spec};

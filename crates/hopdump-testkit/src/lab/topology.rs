@@ -46,6 +46,16 @@ pub enum Overlay {
     Vxlan,
 }
 
+/// How pods attach to their node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cni {
+    /// A `cni0` bridge with the node's `.1` as the pods' gateway (flannel / bridge plugin).
+    Bridge,
+    /// Calico style: a routed `cali<hash>` veth per pod, a /32 route to it, no bridge, and
+    /// the pod's gateway 169.254.1.1 answered by the host side (IPv4 only).
+    Calico,
+}
+
 /// How the node-side processes (announcer) run.
 #[derive(Debug, Clone)]
 pub enum Runner {
@@ -61,6 +71,7 @@ pub struct Spec {
     pub nodes: usize,
     pub pods_per_node: usize,
     pub overlay: Overlay,
+    pub cni: Cni,
     pub dual_stack: bool,
     pub proxy_mode: ProxyMode,
     pub runner: Runner,
@@ -76,6 +87,7 @@ impl Default for Spec {
             nodes: 2,
             pods_per_node: 1,
             overlay: Overlay::HostGw,
+            cni: Cni::Bridge,
             dual_stack: false,
             proxy_mode: ProxyMode::IptablesNft,
             runner: Runner::Threads,
@@ -131,6 +143,15 @@ pub struct Cluster {
     lab: Lab,
 }
 
+/// Calico names a pod's host-side veth `cali` + 11 hex characters of a hash of the
+/// workload (felix uses sha1 of `namespace.pod`; the lab uses sha256 of the same string).
+pub fn calico_ifname(pod: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("default.{pod}").as_bytes());
+    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+    format!("cali{}", &hex[..11])
+}
+
 fn node_mac(i: u8) -> String {
     format!("02:6e:00:00:00:{i:02x}")
 }
@@ -148,8 +169,8 @@ impl Cluster {
         if spec.nodes == 0 || spec.nodes > 9 || spec.pods_per_node > 9 {
             bail!("the lab supports 1-9 nodes and 0-9 pods per node");
         }
-        if spec.dual_stack && spec.overlay == Overlay::Vxlan {
-            bail!("the VXLAN variant is IPv4 only");
+        if spec.dual_stack && (spec.overlay == Overlay::Vxlan || spec.cni == Cni::Calico) {
+            bail!("the VXLAN and Calico variants are IPv4 only");
         }
         let mut c = Cluster {
             speakers: Vec::new(),
@@ -278,6 +299,14 @@ impl Cluster {
             self.lab
                 .within(&name, || offload::disable_offloads("eth0"))??;
             self.lab.sysctl(&name, "net.ipv4.ip_forward", "1")?;
+            // The client sits on the nodes' own segment, so forwarding an un-DNATed LB packet
+            // back out of eth0 would send it an ICMP redirect, and Linux's per-host ICMP rate
+            // limit (shared by redirects and errors) would then swallow the REJECT's port
+            // unreachable. Real clients are routed and get no redirect: turn them off.
+            for k in ["all", "default", "eth0"] {
+                self.lab
+                    .sysctl(&name, &format!("net.ipv4.conf.{k}.send_redirects"), "0")?;
+            }
             let pod_cidr4: Cidr = format!("10.244.{i}.0/24").parse()?;
             let gw4 = Ipv4Addr::new(10, 244, i, 1);
             let mtu = if self.spec.overlay == Overlay::Vxlan {
@@ -285,12 +314,15 @@ impl Cluster {
             } else {
                 "1500"
             };
-            self.ip(
-                &name,
-                &["link", "add", "cni0", "mtu", mtu, "type", "bridge"],
-            )?;
-            self.ip(&name, &["addr", "add", &format!("{gw4}/24"), "dev", "cni0"])?;
-            self.ip(&name, &["link", "set", "cni0", "up"])?;
+            let calico = self.spec.cni == Cni::Calico;
+            if !calico {
+                self.ip(
+                    &name,
+                    &["link", "add", "cni0", "mtu", mtu, "type", "bridge"],
+                )?;
+                self.ip(&name, &["addr", "add", &format!("{gw4}/24"), "dev", "cni0"])?;
+                self.ip(&name, &["link", "set", "cni0", "up"])?;
+            }
             let (ip6, pod_cidr6, gw6) = if ds {
                 let ip6: Ipv6Addr = format!("2001:db8:100::{}", 10 + u16::from(i)).parse()?;
                 self.ip(
@@ -329,21 +361,85 @@ impl Cluster {
                 let pod = format!("n{i}p{k}");
                 self.ns_init(&pod)?;
                 let pip4 = Ipv4Addr::new(10, 244, i, 1 + k);
-                let host_if = format!("veth{pod}");
-                self.lab.veth(
-                    &pod,
-                    "eth0",
-                    Some(&format!("{pip4}/24")),
-                    &name,
-                    &host_if,
-                    None,
-                )?;
+                let host_if = if calico {
+                    calico_ifname(&pod)
+                } else {
+                    format!("veth{pod}")
+                };
+                let pod_addr = if calico {
+                    format!("{pip4}/32")
+                } else {
+                    format!("{pip4}/24")
+                };
+                self.lab
+                    .veth(&pod, "eth0", Some(&pod_addr), &name, &host_if, None)?;
                 self.ip(&pod, &["link", "set", "eth0", "mtu", mtu])?;
-                self.ip(
-                    &name,
-                    &["link", "set", &host_if, "mtu", mtu, "master", "cni0"],
-                )?;
-                self.ip(&pod, &["route", "add", "default", "via", &gw4.to_string()])?;
+                if calico {
+                    // Calico: every host side has MAC ee:ee:ee:ee:ee:ee, a /32 route points
+                    // at it, and the pod reaches its fake gateway 169.254.1.1 through it.
+                    self.ip(
+                        &name,
+                        &["link", "set", &host_if, "address", "ee:ee:ee:ee:ee:ee"],
+                    )?;
+                    self.ip(
+                        &name,
+                        &[
+                            "route",
+                            "add",
+                            &format!("{pip4}/32"),
+                            "dev",
+                            &host_if,
+                            "scope",
+                            "link",
+                        ],
+                    )?;
+                    self.lab
+                        .sysctl(&name, &format!("net.ipv4.conf.{host_if}.proxy_arp"), "1")?;
+                    self.ip(
+                        &pod,
+                        &[
+                            "route",
+                            "add",
+                            "169.254.1.1",
+                            "dev",
+                            "eth0",
+                            "scope",
+                            "link",
+                        ],
+                    )?;
+                    self.ip(
+                        &pod,
+                        &[
+                            "neigh",
+                            "replace",
+                            "169.254.1.1",
+                            "lladdr",
+                            "ee:ee:ee:ee:ee:ee",
+                            "dev",
+                            "eth0",
+                            "nud",
+                            "permanent",
+                        ],
+                    )?;
+                    self.ip(
+                        &pod,
+                        &[
+                            "route",
+                            "add",
+                            "default",
+                            "via",
+                            "169.254.1.1",
+                            "dev",
+                            "eth0",
+                        ],
+                    )?;
+                } else {
+                    self.ip(
+                        &name,
+                        &["link", "set", &host_if, "mtu", mtu, "master", "cni0"],
+                    )?;
+                    self.ip(&pod, &["route", "add", "default", "via", &gw4.to_string()])?;
+                }
                 let pip6 = if let Some(gw6) = gw6 {
                     let pip6: Ipv6Addr = format!("fd00:10:244:{i}::{}", 1 + k).parse()?;
                     self.ip(
@@ -513,6 +609,13 @@ impl Cluster {
     /// Delete a pod: its namespace and veth disappear, its IP answers nothing.
     pub fn delete_pod(&mut self, pod: &str) -> Result<()> {
         self.stop_backend(pod)?;
+        // Delete the veth now: a deleted namespace is torn down asynchronously and its
+        // address would answer (with resets) for a while.
+        let (node, host_if) = {
+            let p = self.pod(pod)?;
+            (p.node.clone(), p.host_if.clone())
+        };
+        self.ip(&node, &["link", "del", &host_if])?;
         self.lab.del_ns(pod)?;
         self.pods.retain(|p| p.name != pod);
         Ok(())
@@ -815,6 +918,81 @@ impl Cluster {
     pub fn http_to(&self, addr: SocketAddr, req: Http, timeout: Duration) -> Result<Outcome> {
         self.lab
             .within("client", move || probe::http(addr, req, timeout))
+    }
+
+    /// An HTTP probe from any lab namespace (a node, a pod) to `addr`.
+    pub fn http_from(
+        &self,
+        ns: &str,
+        addr: SocketAddr,
+        req: Http,
+        timeout: Duration,
+    ) -> Result<Outcome> {
+        self.lab.within(ns, move || probe::http(addr, req, timeout))
+    }
+
+    /// The HTTP NodePort of `node` (IPv4).
+    pub fn node_port(&self, node: &str) -> Result<SocketAddr> {
+        Ok(SocketAddr::new(
+            IpAddr::V4(self.node(node)?.ip4),
+            NODE_PORT_HTTP,
+        ))
+    }
+
+    /// The node whose announcer runs (the first, if several).
+    pub fn announcer(&self) -> Result<String> {
+        self.announcing()
+            .first()
+            .cloned()
+            .context("no announcer is running")
+    }
+
+    /// A node other than `node`.
+    pub fn other_node(&self, node: &str) -> Result<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .find(|n| n != node)
+            .context("the lab has a single node")
+    }
+
+    /// Point the client's neighbour entry for the LB IP at `mac` (what it holds after one of
+    /// two racing ARP replies won). The entry is permanent so the speakers' repeated
+    /// gratuitous ARPs do not move it while a test looks at one side.
+    pub fn client_pin_neigh(&self, mac: &str) -> Result<()> {
+        let lb = LB4.to_string();
+        self.ip(
+            "client",
+            &[
+                "neigh",
+                "replace",
+                &lb,
+                "lladdr",
+                mac,
+                "dev",
+                "eth0",
+                "nud",
+                "permanent",
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Who answers an ARP who-has for the LB IP from the client (distinct MACs).
+    pub fn client_arp_probe(&self, wait: Duration) -> Result<Vec<String>> {
+        let macs = self.lab.within("client", move || {
+            super::announcer::arp_probe("eth0", CLIENT4, LB4, wait)
+        })??;
+        Ok(macs.iter().map(|m| super::announcer::mac_str(m)).collect())
+    }
+
+    /// The iptables command of this lab's kube-proxy backend (`iptables-nft` or
+    /// `iptables-legacy`; `iptables-nft` in nftables mode, for host firewall rules).
+    pub fn iptables_cmd(&self) -> &'static str {
+        match self.spec.proxy_mode {
+            ProxyMode::IptablesLegacy => "iptables-legacy",
+            _ => "iptables-nft",
+        }
     }
 
     /// An HTTP probe from the client to the LB IP.
