@@ -31,6 +31,9 @@ enum Command {
     /// Send UDP frames out of an interface (in a netns) at a target rate, with AF_PACKET
     /// sendmmsg batches; prints what was sent.
     Blast(BlastArgs),
+    /// Lab scenarios: `up SCENARIO [--prefix P]`, `down`, `list`.
+    #[command(flatten)]
+    Lab(hopdump_testkit::lab::cli::LabCommand),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::GenPcap(a) => gen_pcap(a),
         Command::Blast(a) => run_blast(a),
+        Command::Lab(c) => hopdump_testkit::lab::cli::run(c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

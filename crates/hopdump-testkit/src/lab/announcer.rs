@@ -314,6 +314,28 @@ fn ipv6_mcast_mac(ip: Ipv6Addr) -> [u8; 6] {
     [0x33, 0x33, o[12], o[13], o[14], o[15]]
 }
 
+/// Seconds since the epoch as RFC 3339 UTC with second precision (the speaker's `ts`).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 struct Logger(Option<std::fs::File>);
 
 impl Logger {
@@ -332,11 +354,11 @@ impl Logger {
             return;
         };
         let mut fields: Vec<(&str, String)> = fields.to_vec();
-        let ts = std::time::SystemTime::now()
+        let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        fields.push(("ts", ts.to_string()));
+        fields.push(("ts", rfc3339(secs)));
         fields.sort_by(|a, b| a.0.cmp(b.0));
         let body: Vec<String> = fields
             .iter()
@@ -571,6 +593,13 @@ pub fn arp_probe(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_744_177_736), "2025-04-09T05:48:56Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
 
     #[test]
     fn arp_roundtrip() {

@@ -3,6 +3,7 @@
 
 pub mod announcer;
 pub mod backend;
+pub mod cli;
 pub mod fault;
 pub mod hash;
 pub mod iptables;
@@ -12,6 +13,7 @@ pub mod netpol;
 pub mod nftables;
 pub mod offload;
 pub mod probe;
+pub mod scenario;
 pub mod topology;
 
 pub use kubeproxy::ProxyMode;
