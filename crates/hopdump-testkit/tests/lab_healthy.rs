@@ -130,3 +130,67 @@ fn healthy_calico_cni() {
     let mut c = Cluster::build(spec).expect("build lab");
     check_every_path(&mut c, false);
 }
+
+/// What the root namespace looks like: links, addresses, routes, firewall and the sysctls the
+/// lab sets inside its namespaces.
+fn root_snapshot() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let strip = |s: String| {
+        s.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| match l.find(" [") {
+                Some(i) if l.starts_with(':') => l[..i].to_string(),
+                _ => l.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = String::new();
+    out.push_str(
+        &run(&["ip", "-o", "link", "show"])
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    out.push_str(&run(&["ip", "-o", "addr", "show"]));
+    out.push_str(&run(&["ip", "route", "show", "table", "all"]));
+    out.push_str(&strip(run(&["iptables-nft-save"])));
+    out.push_str(&run(&["nft", "list", "tables"]));
+    for key in [
+        "net/ipv4/ip_forward",
+        "net/ipv4/conf/all/rp_filter",
+        "net/ipv4/conf/all/send_redirects",
+        "net/ipv6/conf/all/forwarding",
+        "net/ipv6/conf/all/accept_dad",
+    ] {
+        out.push_str(&std::fs::read_to_string(format!("/proc/sys/{key}")).unwrap_or_default());
+    }
+    out
+}
+
+#[test]
+fn root_namespace_is_untouched() {
+    if !lab_allowed() {
+        return;
+    }
+    let before = root_snapshot();
+    {
+        let spec = Spec {
+            dual_stack: true,
+            ..Spec::default()
+        };
+        let mut c = Cluster::build(spec).expect("build lab");
+        hopdump_testkit::lab::fault::Fault::ForwardDrop
+            .inject(&mut c)
+            .expect("inject");
+        assert_eq!(root_snapshot(), before, "while the lab runs");
+    }
+    assert_eq!(root_snapshot(), before, "after teardown");
+}
