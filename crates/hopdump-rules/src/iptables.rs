@@ -1,6 +1,7 @@
 //! `iptables-save` (and `ip6tables-save`, `-c` counters, legacy and nft backends) into tables,
 //! chains and rules, keeping each rule's text so explanations quote what the admin would see.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde::Serialize;
@@ -60,21 +61,54 @@ impl XtTarget {
     }
 }
 
+/// One rule. Only its text is kept when the dump is read (validated then); matches and target
+/// are parsed the first time the walker reaches the rule, so a 100k-rule dump stays small.
 #[derive(Clone, Debug)]
 pub struct XtRule {
-    /// The rule as iptables-save prints it after `-A CHAIN `.
-    pub text: String,
+    /// The whole dump, shared by its rules; `span` is this rule's text in it.
+    src: std::sync::Arc<str>,
+    span: (u32, u32),
     /// Line in the dump (1-based).
-    pub line: usize,
-    pub counters: Option<(u64, u64)>,
-    pub matches: Vec<XtMatch>,
-    pub target: Option<XtTarget>,
+    pub line: u32,
+    prefix_counters: Option<(u64, u64)>,
+    args: std::sync::OnceLock<Box<RuleArgs>>,
 }
 
 impl XtRule {
+    /// The rule as iptables-save prints it after `-A CHAIN `.
+    pub fn text(&self) -> &str {
+        self.src
+            .get(self.span.0 as usize..self.span.1 as usize)
+            .unwrap_or("")
+    }
+
+    fn args(&self) -> &RuleArgs {
+        self.args.get_or_init(|| {
+            tokenize(self.text())
+                .ok()
+                .and_then(|t| parse_rule_args(&t).ok())
+                // Validated when the dump was read, so this default is never used.
+                .unwrap_or_default()
+                .into()
+        })
+    }
+
+    pub fn matches(&self) -> &[XtMatch] {
+        &self.args().0
+    }
+
+    pub fn target(&self) -> Option<&XtTarget> {
+        self.args().1.as_ref()
+    }
+
+    /// Packet and byte counters (`iptables-save -c` or `-c P B`).
+    pub fn counters(&self) -> Option<(u64, u64)> {
+        self.prefix_counters.or(self.args().2)
+    }
+
     /// The `--comment` text, if any (unquoted multi-word comments are joined back).
     pub fn comment(&self) -> Option<String> {
-        self.matches
+        self.matches()
             .iter()
             .filter(|m| m.module == "comment")
             .flat_map(|m| m.opts.iter())
@@ -147,44 +181,63 @@ impl XtDump {
 }
 
 /// Split a line the way the shell would (iptables-save quotes comments with `"` and escapes
-/// inner quotes with `\`). Returns (token, was_quoted).
-pub fn tokenize(line: &str) -> std::result::Result<Vec<(String, bool)>, String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut in_quote = false;
-    let mut has = false;
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if in_quote => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
+/// inner quotes with `\`). Returns (token, was_quoted); plain words borrow from the line.
+pub fn tokenize(line: &str) -> std::result::Result<Vec<(Cow<'_, str>, bool)>, String> {
+    let mut out = Vec::with_capacity(24);
+    let b = line.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if b[i] != b'"' {
+            // A plain word (quotes only ever start a word in iptables-save output).
+            while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'"' {
+                i += 1;
             }
-            '"' => {
-                in_quote = !in_quote;
-                quoted = true;
-                has = true;
-            }
-            c if c.is_whitespace() && !in_quote => {
-                if has {
-                    out.push((std::mem::take(&mut cur), quoted));
-                    quoted = false;
-                    has = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                has = true;
+            if i >= b.len() || b[i] != b'"' {
+                out.push((Cow::Borrowed(&line[start..i]), false));
+                continue;
             }
         }
-    }
-    if in_quote {
-        return Err("unterminated quote".into());
-    }
-    if has {
-        out.push((cur, quoted));
+        // A word containing quotes: unquote and unescape into an owned string.
+        let mut cur = String::from(&line[start..i]);
+        let mut in_quote = false;
+        while i < b.len() && (in_quote || !b[i].is_ascii_whitespace()) {
+            match b[i] {
+                b'"' => {
+                    in_quote = !in_quote;
+                    i += 1;
+                }
+                b'\\' if in_quote && i + 1 < b.len() => {
+                    let next = line[i + 1..].chars().next().unwrap_or('\\');
+                    cur.push(next);
+                    i += 1 + next.len_utf8();
+                }
+                _ => {
+                    let next = line[i..].chars().next().unwrap_or(' ');
+                    // Copy a run of ordinary bytes at once.
+                    let run_end = line[i..]
+                        .find(|c: char| {
+                            c == '"' || c == '\\' || (!in_quote && c.is_ascii_whitespace())
+                        })
+                        .map_or(b.len(), |k| i + k);
+                    if run_end > i {
+                        cur.push_str(&line[i..run_end]);
+                        i = run_end;
+                    } else {
+                        cur.push(next);
+                        i += next.len_utf8();
+                    }
+                }
+            }
+        }
+        if in_quote {
+            return Err("unterminated quote".into());
+        }
+        out.push((Cow::Owned(cur), true));
     }
     Ok(out)
 }
@@ -199,7 +252,7 @@ fn parse_counters(s: &str) -> Option<(u64, u64)> {
 pub type RuleArgs = (Vec<XtMatch>, Option<XtTarget>, Option<(u64, u64)>);
 
 /// Parse the arguments of one `-A CHAIN ...` rule.
-pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArgs, String> {
+pub fn parse_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<RuleArgs, String> {
     let mut matches: Vec<XtMatch> = Vec::new();
     let mut target: Option<XtTarget> = None;
     let mut counters = None;
@@ -215,15 +268,15 @@ pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArg
     let value = |i: usize| -> std::result::Result<String, String> {
         tokens
             .get(i)
-            .map(|(t, _)| t.clone())
+            .map(|(t, _)| t.to_string())
             .ok_or_else(|| "option without a value".to_string())
     };
     while i < tokens.len() {
-        let (tok, quoted) = (&tokens[i].0, tokens[i].1);
+        let (tok, quoted) = (tokens[i].0.as_ref(), tokens[i].1);
         if quoted {
             return Err(format!("unexpected quoted word {tok:?}"));
         }
-        match tok.as_str() {
+        match tok {
             "!" => {
                 neg = true;
                 i += 1;
@@ -231,7 +284,7 @@ pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArg
             }
             "-s" | "--source" | "-d" | "--destination" | "-p" | "--protocol" | "-i"
             | "--in-interface" | "-o" | "--out-interface" => {
-                let name = match tok.as_str() {
+                let name = match tok {
                     "-s" | "--source" => "s",
                     "-d" | "--destination" => "d",
                     "-p" | "--protocol" => "p",
@@ -301,7 +354,7 @@ pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArg
                     {
                         break;
                     }
-                    values.push(v.clone());
+                    values.push(v.to_string());
                     j += 1;
                 }
                 let opt = XtOpt {
@@ -329,10 +382,14 @@ pub fn parse_rule_args(tokens: &[(String, bool)]) -> std::result::Result<RuleArg
 
 /// Parse an `iptables-save` / `ip6tables-save` dump (with or without `-c`).
 pub fn parse(source_name: &str, text: &str) -> Result<XtDump> {
+    let src: std::sync::Arc<str> = std::sync::Arc::from(text);
+    let text: &str = &src;
+    let base = text.as_ptr() as usize;
     let mut backend = Backend::Unknown;
     let mut ipv6 = false;
     let mut tables: Vec<XtTable> = Vec::new();
     let mut current: Option<usize> = None;
+    let mut last_chain: Option<(usize, usize)> = None;
     let err = |line: usize, detail: String| RulesError::Parse {
         source_name: source_name.to_string(),
         line,
@@ -407,24 +464,40 @@ pub fn parse(source_name: &str, text: &str) -> Result<XtDump> {
         let Some((first, _)) = tokens.first() else {
             continue;
         };
-        match first.as_str() {
+        match first.as_ref() {
             "-A" | "--append" => {
                 let chain = tokens
                     .get(1)
-                    .map(|t| t.0.clone())
+                    .map(|t| t.0.to_string())
                     .ok_or_else(|| err(line_no, "-A without a chain".into()))?;
-                let (matches, target, c2) =
-                    parse_rule_args(&tokens[2..]).map_err(|e| err(line_no, e))?;
-                let text = rest
-                    .split_once(chain.as_str())
-                    .map(|(_, r)| r.trim().to_string())
-                    .unwrap_or_default();
-                table.chain_mut(&chain).rules.push(XtRule {
-                    text,
-                    line: line_no,
-                    counters: counters.or(c2),
-                    matches,
-                    target,
+                // Validate now (errors name the line); the parsed form is rebuilt on demand.
+                parse_rule_args(&tokens[2..]).map_err(|e| err(line_no, e))?;
+                // The text after `-A CHAIN`.
+                let ws = |c: char| c.is_ascii_whitespace();
+                let body = rest
+                    .split_once(ws)
+                    .and_then(|(_, r)| r.trim_start().split_once(ws))
+                    .map(|(_, r)| r.trim())
+                    .unwrap_or("");
+                let start = body.as_ptr() as usize - base;
+                let span = (start as u32, (start + body.len()) as u32);
+                // Rules of one chain are consecutive in a dump: skip the lookup then.
+                let idx = match last_chain {
+                    Some((t_idx, c_idx)) if t_idx == t && table.chains[c_idx].name == chain => {
+                        c_idx
+                    }
+                    _ => {
+                        table.chain_mut(&chain);
+                        table.index[chain.as_str()]
+                    }
+                };
+                last_chain = Some((t, idx));
+                table.chains[idx].rules.push(XtRule {
+                    src: src.clone(),
+                    span,
+                    line: line_no as u32,
+                    prefix_counters: counters,
+                    args: std::sync::OnceLock::new(),
                 });
             }
             "-N" | "--new-chain" => {
@@ -434,7 +507,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<XtDump> {
             }
             "-P" | "--policy" => {
                 if let (Some(c), Some(p)) = (tokens.get(1), tokens.get(2)) {
-                    table.chain_mut(&c.0).policy = Some(p.0.clone());
+                    table.chain_mut(&c.0).policy = Some(p.0.to_string());
                 }
             }
             other => {
@@ -460,7 +533,7 @@ mod tests {
     #[test]
     fn tokenizes_quotes_and_escapes() {
         let t = tokenize(r#"-A X -m comment --comment "a \"b\" c" -j Y"#).unwrap();
-        assert_eq!(t[5], ("a \"b\" c".to_string(), true));
+        assert_eq!(t[5], (Cow::Owned("a \"b\" c".to_string()), true));
         assert!(tokenize("-A X --comment \"open").is_err());
     }
 
@@ -478,20 +551,21 @@ mod tests {
             Some("ACCEPT")
         );
         let r = &nat.chain("KUBE-SVC-X").unwrap().rules[0];
-        assert_eq!(r.counters, Some((3, 180)));
-        assert!(r.matches[0].opts[0].negated);
+        assert_eq!(r.counters(), Some((3, 180)));
+        assert!(r.matches()[0].opts[0].negated);
         assert_eq!(r.comment().as_deref(), Some("default/web:http cluster IP"));
-        let tcp = r.matches.iter().find(|m| m.module == "tcp").unwrap();
+        let tcp = r.matches().iter().find(|m| m.module == "tcp").unwrap();
         assert_eq!(tcp.opts[0].name, "dport");
-        assert_eq!(r.target.as_ref().unwrap().name, "KUBE-MARK-MASQ");
+        assert_eq!(r.target().unwrap().name, "KUBE-MARK-MASQ");
         let r = &nat.chain("KUBE-SVC-X").unwrap().rules[1];
-        let st = r.matches.iter().find(|m| m.module == "statistic").unwrap();
+        let st = r
+            .matches()
+            .iter()
+            .find(|m| m.module == "statistic")
+            .unwrap();
         assert_eq!(st.opts[1].values, ["0.50000000000"]);
         let m = &nat.chain("KUBE-MARK-MASQ").unwrap().rules[0];
-        assert_eq!(
-            m.target.as_ref().unwrap().opt("set-xmark"),
-            Some("0x4000/0x4000")
-        );
+        assert_eq!(m.target().unwrap().opt("set-xmark"), Some("0x4000/0x4000"));
     }
 
     #[test]

@@ -584,7 +584,7 @@ impl NodeRules {
                 continue;
             };
             let mut verdict = Tri::Yes;
-            for m in &rule.matches {
+            for m in rule.matches() {
                 verdict = crate::xt::and(verdict, eval_match(m, &st.pkt, ctx, &self.ipsets));
                 if verdict == Tri::No {
                     break;
@@ -628,7 +628,7 @@ impl NodeRules {
                     i + 1
                 ));
             }
-            let target = rule.target.as_ref();
+            let target = rule.target();
             let action = match target {
                 Some(tg) => {
                     let opts: Vec<String> = tg
@@ -661,15 +661,15 @@ impl NodeRules {
                 table: t.name.clone(),
                 chain: c.name.clone(),
                 rule: i + 1,
-                text: format!("-A {} {}", c.name, rule.text),
+                text: format!("-A {} {}", c.name, rule.text()),
                 owner: xt_owner(
                     &c.name,
                     target.map(|t| t.name.as_str()),
                     rule.comment().as_deref(),
                 ),
                 action,
-                packets: rule.counters.map(|c| c.0),
-                bytes: rule.counters.map(|c| c.1),
+                packets: rule.counters().map(|c| c.0),
+                bytes: rule.counters().map(|c| c.1),
                 meaning: xt_meaning(&c.name, rule.comment().as_deref(), target, &st.pkt),
                 probability: (p_yes < 1.0).then_some(p_yes),
             };
