@@ -254,14 +254,29 @@ impl NodeRules {
         for v6 in [false, true] {
             let summary = |b: Backend| -> Option<(usize, Vec<String>)> {
                 let d = self.xt.iter().find(|d| d.backend == b && d.ipv6 == v6)?;
-                let n = d.rule_count();
+                // A DROP policy is content too: it filters without a single rule.
+                let n = d.rule_count()
+                    + d.tables
+                        .iter()
+                        .flat_map(|t| &t.chains)
+                        .filter(|c| {
+                            c.policy
+                                .as_deref()
+                                .is_some_and(|p| !p.eq_ignore_ascii_case("ACCEPT"))
+                        })
+                        .count();
                 let mut chains: Vec<String> = d
                     .tables
                     .iter()
                     .flat_map(|t| {
                         t.chains
                             .iter()
-                            .filter(|c| !c.rules.is_empty())
+                            .filter(|c| {
+                                !c.rules.is_empty()
+                                    || c.policy
+                                        .as_deref()
+                                        .is_some_and(|p| !p.eq_ignore_ascii_case("ACCEPT"))
+                            })
                             .map(move |c| format!("{}/{}", t.name, c.name))
                     })
                     .take(6)

@@ -426,3 +426,130 @@ fn live_drop_for_etp_local_without_local_endpoint() {
         "the kernel silently drops too"
     );
 }
+
+/// Picks the endpoint the kernel chose for each connection to `vip` from the node's conntrack.
+fn kernel_endpoints(lab: &Lab, vip: &str) -> Vec<String> {
+    let ct = lab
+        .exec("node", &["conntrack", "-L", "-p", "tcp", "--orig-dst", vip])
+        .unwrap();
+    ct.lines()
+        .filter_map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let srcs: Vec<&str> = words
+                .iter()
+                .filter_map(|w| w.strip_prefix("src="))
+                .collect();
+            let sports: Vec<&str> = words
+                .iter()
+                .filter_map(|w| w.strip_prefix("sport="))
+                .collect();
+            (srcs.len() >= 2 && sports.len() >= 2).then(|| format!("{}:{}", srcs[1], sports[1]))
+        })
+        .collect()
+}
+
+#[test]
+fn live_nftables_mode_matches_the_kernel() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = lab_with("three-services.iptables");
+    // Replace the iptables rules by kube-proxy's nftables mode for the same services.
+    lab.exec("node", &["iptables-nft", "-t", "nat", "-F"])
+        .unwrap();
+    lab.exec("node", &["iptables-nft", "-t", "filter", "-F"])
+        .unwrap();
+    let nft: String = std::fs::read_to_string(scenario("three-services.nft"))
+        .unwrap()
+        .replace("192.168.1.", "198.51.100.");
+    let f = std::env::temp_dir().join(format!("{}-nft", lab.prefix));
+    std::fs::write(&f, nft).unwrap();
+    lab.exec("node", &["nft", "-f", f.to_str().unwrap()])
+        .unwrap();
+    let _ = std::fs::remove_file(&f);
+    let (d, _) = explain_json(&[
+        "--dst",
+        "198.51.100.240:80",
+        "--src",
+        "198.51.100.10",
+        "--netns",
+        &lab.ns("node"),
+    ]);
+    assert_eq!(d.outcome.kind, "dnat", "{}", d.outcome.summary);
+    let targets: Vec<String> = d.outcome.targets.iter().map(|t| t.addr.clone()).collect();
+    assert_eq!(targets.len(), 2);
+    for _ in 0..6 {
+        connect(&lab, "198.51.100.240:80");
+    }
+    let chosen = kernel_endpoints(&lab, "198.51.100.240");
+    assert!(!chosen.is_empty());
+    for ep in chosen {
+        assert!(
+            targets.contains(&ep),
+            "kernel chose {ep}, walker said {targets:?}"
+        );
+    }
+    let (d, _) = explain_json(&[
+        "--dst",
+        "198.51.100.242:80",
+        "--src",
+        "198.51.100.10",
+        "--netns",
+        &lab.ns("node"),
+    ]);
+    assert_eq!(d.outcome.kind, "reject");
+    assert_eq!(
+        connect(&lab, "198.51.100.242:80"),
+        std::io::ErrorKind::ConnectionRefused
+    );
+}
+
+#[test]
+fn live_legacy_split_is_called_out() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = lab_with("three-services.iptables");
+    // kube-proxy's rules move to iptables-legacy; the host firewall (iptables-nft) drops forwarding.
+    let rules = lab.exec("node", &["iptables-nft-save"]).unwrap();
+    lab.exec("node", &["iptables-nft", "-t", "nat", "-F"])
+        .unwrap();
+    lab.exec("node", &["iptables-nft", "-t", "filter", "-F"])
+        .unwrap();
+    let f = std::env::temp_dir().join(format!("{}-legacy", lab.prefix));
+    std::fs::write(&f, rules).unwrap();
+    lab.exec(
+        "node",
+        &[
+            "sh",
+            "-c",
+            &format!("iptables-legacy-restore < {}", f.display()),
+        ],
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&f);
+    lab.exec("node", &["iptables-nft", "-P", "FORWARD", "DROP"])
+        .unwrap();
+    let (d, code) = explain_json(&[
+        "--dst",
+        "198.51.100.240:80",
+        "--src",
+        "198.51.100.10",
+        "--netns",
+        &lab.ns("node"),
+    ]);
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.contains("split between iptables-legacy")),
+        "{:?}",
+        d.warnings
+    );
+    assert_eq!(d.outcome.kind, "drop", "{}", d.outcome.summary);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        connect(&lab, "198.51.100.240:80"),
+        std::io::ErrorKind::TimedOut,
+        "the kernel drops it too"
+    );
+}
