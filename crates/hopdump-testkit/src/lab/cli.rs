@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 
 use super::announcer::{self, AnnounceConfig};
+use super::fault::STALE_UDP_SPORT;
 use super::scenario::Scenario;
 use super::topology::{LB4, LB6, Runner, SVC_HTTP_PORT, SVC_UDP_PORT, Spec};
 use crate::netns::{Lab, remove_ns_and_processes};
@@ -140,7 +141,9 @@ fn up(name: &str, prefix: &str) -> Result<()> {
     ));
     if name == "udp-conntrack-stale" {
         summary.push_str(&format!(
-            "note: the stale entry needs a flow: send from UDP source port 40000 before the\n      service moves, e.g. `ip netns exec {prefix}client python3 -c \"import socket; s=socket.socket(2,2); s.bind(('',40000)); s.sendto(b'x',('{LB4}',{SVC_UDP_PORT})); print(s.recv(99))\"`\n"
+            "note: a UDP flow from the client's port {STALE_UDP_SPORT} was pinned to a pod that is now gone;\n      \
+             keep sending from that port (the entry lives at least 30 s after the last packet) to see it,\n      \
+             e.g. `ip netns exec {prefix}client python3 -c \"import socket; s=socket.socket(2,2); s.bind(('',{STALE_UDP_SPORT})); s.settimeout(2); s.sendto(b'x',('{LB4}',{SVC_UDP_PORT})); print(s.recv(99))\"`\n"
         ));
     }
     std::fs::write(dir.join("scenario"), &summary).context("write lab state")?;

@@ -12,6 +12,9 @@ use super::model::{Endpoint, TrafficPolicy};
 use super::netpol::{self, PolicyPod};
 use super::topology::{Cluster, Cni, LB4, LB6, Spec};
 
+/// Client source port of the UDP flow the `udp-conntrack-stale` scenario pins.
+pub const STALE_UDP_SPORT: u16 = 40000;
+
 /// One failure class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {

@@ -3,7 +3,7 @@
 
 use anyhow::{Result, bail};
 
-use super::fault::Fault;
+use super::fault::{self, Fault, STALE_UDP_SPORT};
 use super::kubeproxy::ProxyMode;
 use super::topology::{Cluster, Cni, Overlay, Spec};
 use crate::netns::Lab;
@@ -146,7 +146,20 @@ impl Scenario {
     pub fn build(self, lab: Lab, base: Spec) -> Result<Cluster> {
         let mut c = Cluster::build_in(lab, self.spec(base))?;
         if let Scenario::Fault(f) = self {
-            f.inject(&mut c)?;
+            let a = f.inject(&mut c)?;
+            if f == Fault::UdpConntrackStale {
+                // Pin a flow, then move the service: the scenario is the broken state.
+                let o = c.udp(
+                    STALE_UDP_SPORT,
+                    false,
+                    b"pin",
+                    std::time::Duration::from_secs(5),
+                )?;
+                if !o.is_ok() {
+                    bail!("could not start the UDP flow to pin: {o:?}");
+                }
+                fault::udp_stale_move(&mut c, &a)?;
+            }
         }
         Ok(c)
     }
