@@ -22,6 +22,7 @@ fn bench(c: &mut Criterion) {
         local_addrs: vec!["198.51.100.11".parse().expect("ip")],
         local_known: true,
         out_iface: None,
+        routes: Vec::new(),
     };
     // The last service: its rule is at the end of KUBE-SERVICES, the worst case for the walk.
     let flow = Flow::parse(&format!("{}:80", lb_ip(9_999)), None).expect("flow");

@@ -125,11 +125,24 @@ pub struct NodeContext {
     pub local_addrs: Vec<IpAddr>,
     /// Whether `local_addrs` is authoritative (read from the node) or just absent.
     pub local_known: bool,
-    /// Interface the packet leaves by after routing, when known.
+    /// Interface the packet leaves by after routing, when known (overrides `routes`).
     pub out_iface: Option<String>,
+    /// The node's routes (destination prefix → device), to tell output interfaces after DNAT
+    /// and the interface a source is reached through. Empty when unknown.
+    #[serde(default)]
+    pub routes: Vec<(IpNet, String)>,
 }
 
 impl NodeContext {
+    /// Device of the longest matching route for `ip`.
+    pub fn route_dev(&self, ip: IpAddr) -> Option<&str> {
+        self.routes
+            .iter()
+            .filter(|(n, _)| n.contains(&ip))
+            .max_by_key(|(n, _)| n.prefix_len())
+            .map(|(_, d)| d.as_str())
+    }
+
     pub fn is_local(&self, ip: IpAddr) -> Option<bool> {
         if ip.is_loopback() {
             return Some(true);

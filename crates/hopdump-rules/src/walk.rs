@@ -306,7 +306,11 @@ impl NodeRules {
             dst: flow.dst,
             dport: flow.dport,
             proto: flow.proto,
-            iif: flow.in_iface.clone(),
+            // Without --in, the packet is taken to arrive where the node routes its source.
+            iif: flow
+                .in_iface
+                .clone()
+                .or_else(|| ctx.route_dev(flow.src).map(str::to_string)),
             oif: ctx.out_iface.clone(),
             mark: 0,
             ctmark: 0,
@@ -333,13 +337,16 @@ impl NodeRules {
                 continue;
             }
             // Routing decision.
+            let mut st = st;
+            if ctx.out_iface.is_none() {
+                st.pkt.oif = ctx.route_dev(st.pkt.dst).map(str::to_string);
+            }
             let vip = self
                 .ipvs
                 .as_ref()
                 .and_then(|v| v.find(st.pkt.proto, st.pkt.dst, st.pkt.dport))
                 .is_some()
                 && !st.pkt.dnat;
-            let mut st = st;
             let local = match ctx.is_local(st.pkt.dst) {
                 Some(l) => l || vip,
                 None if vip => {

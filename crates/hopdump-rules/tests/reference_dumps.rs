@@ -34,6 +34,7 @@ fn node() -> NodeContext {
         local_addrs: vec!["192.168.1.11".parse().unwrap()],
         local_known: true,
         out_iface: None,
+        routes: Vec::new(),
     }
 }
 
@@ -272,6 +273,7 @@ fn upstream_test_vectors() {
         local_addrs: vec!["192.168.0.2".parse().unwrap()],
         local_known: true,
         out_iface: None,
+        routes: Vec::new(),
     };
     let svc2 = explain(&rules, &flow("1.2.3.4:80", "203.0.113.10:40000"), &ctx);
     assert_eq!(

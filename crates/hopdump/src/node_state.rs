@@ -90,6 +90,32 @@ struct LiveDump {
     ipvs: Option<std::result::Result<String, String>>,
     ipset: Option<std::result::Result<String, String>>,
     addrs: Vec<IpAddr>,
+    routes: Vec<(ipnet::IpNet, String)>,
+}
+
+/// Routes of the main table as `ip -j route` prints them: `dst` ("default" or a prefix), `dev`.
+fn parse_routes(json: &str, v6: bool) -> Vec<(ipnet::IpNet, String)> {
+    let Ok(serde_json::Value::Array(items)) = serde_json::from_str::<serde_json::Value>(json)
+    else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|r| {
+            let dev = r.get("dev")?.as_str()?.to_string();
+            let dst = r.get("dst")?.as_str()?;
+            let net = if dst == "default" {
+                if v6 {
+                    "::/0".parse().ok()?
+                } else {
+                    "0.0.0.0/0".parse().ok()?
+                }
+            } else {
+                hopdump_rules::flow::parse_net(dst)?
+            };
+            Some((net, dev))
+        })
+        .collect()
 }
 
 fn read_live(netns: &Netns, ipv6: bool) -> Result<LiveDump> {
@@ -121,6 +147,18 @@ fn read_live(netns: &Netns, ipv6: bool) -> Result<LiveDump> {
             ipvs: tool(&["ipvsadm-save", "-n"]),
             ipset: tool(&["ipset", "save"]),
             addrs: local_addrs(),
+            routes: match tool(&[
+                "ip",
+                if ipv6 { "-6" } else { "-4" },
+                "-j",
+                "route",
+                "show",
+                "table",
+                "main",
+            ]) {
+                Some(Ok(j)) => parse_routes(&j, ipv6),
+                _ => Vec::new(),
+            },
         }
     })
 }
@@ -206,6 +244,7 @@ pub fn load(src: &Sources<'_>, ipv6: bool, local_ips: &[IpAddr]) -> Result<Loade
             local_addrs: local_ips.to_vec(),
             local_known: !local_ips.is_empty(),
             out_iface: None,
+            routes: Vec::new(),
         };
         return Ok(out);
     }
@@ -268,6 +307,7 @@ pub fn load(src: &Sources<'_>, ipv6: bool, local_ips: &[IpAddr]) -> Result<Loade
         local_known: true,
         local_addrs: addrs,
         out_iface: None,
+        routes: live.routes,
     };
     Ok(out)
 }
