@@ -25,6 +25,70 @@ pub enum Command {
     /// What the node's packet filter (iptables, nftables, IPVS) does to a flow.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Who answers ARP (IPv6: neighbour discovery) for an IP: every reply, announcements,
+    /// MAC changes; findings for no reply, several MACs, flapping.
+    Arp(ArpArgs),
+    /// The conntrack table over netlink: NAT explained (which pod), stale entries, safe delete.
+    Conntrack(ConntrackArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ArpArgs {
+    /// The IP to ask for, e.g. the LoadBalancer IP (IPv4: ARP; IPv6: neighbour solicitation).
+    pub ip: std::net::IpAddr,
+    /// Network namespace to probe from: an `ip netns` name, pid:N, or a path (default: this one).
+    #[arg(long, value_name = "NS")]
+    pub netns: Option<String>,
+    /// Interface to probe on (default: the one with an address on the IP's subnet).
+    #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+    pub iface: Option<String>,
+    /// Listen only: who asks, who answers, gratuitous ARPs / unsolicited NAs, MAC changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// Answer window (active, default 2s) or how long to watch (default: until Ctrl-C):
+    /// seconds, or with a unit (500ms, 3s, 1m).
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Requests to spread over the window (active mode).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub count: u32,
+    /// Name a MAC: NAME=MAC or NAME/IFACE=MAC (repeatable), e.g. --node node1=02:6e:00:00:00:01.
+    #[arg(long = "node", value_name = "NAME[/IFACE]=MAC")]
+    pub nodes: Vec<String>,
+    /// The interface the announcer should answer from (checked against --node NAME/IFACE hints).
+    #[arg(long = "expect-iface", value_name = "IFACE")]
+    pub expect_iface: Option<String>,
+    /// Write this file once the socket is listening (scripts and tests never sleep).
+    #[arg(long = "ready-file", value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+    /// Print the versioned JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ConntrackArgs {
+    /// Network namespace whose table to read: an `ip netns` name, pid:N, or a path.
+    #[arg(long, value_name = "NS")]
+    pub netns: Option<String>,
+    /// Only entries whose original destination is IP[:PORT] (IPv6: [IP]:PORT), e.g. the LB IP.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dst: Option<String>,
+    /// Only this protocol (tcp, udp, sctp, icmp).
+    #[arg(long, value_name = "PROTO")]
+    pub proto: Option<String>,
+    /// Only entries found stale.
+    #[arg(long)]
+    pub stale: bool,
+    /// Delete the matching entries (needs --yes; without it, show what would be deleted).
+    #[arg(long)]
+    pub delete: bool,
+    /// Really delete.
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the versioned JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

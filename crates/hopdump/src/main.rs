@@ -4,7 +4,9 @@
 //! (diagnostic commands), 2 hopdump itself failed — always with a one-line message.
 
 mod cli;
+mod cmd_arp;
 mod cmd_capture;
+mod cmd_conntrack;
 mod cmd_read;
 mod cmd_rules;
 mod names;
@@ -22,6 +24,8 @@ fn main() -> ExitCode {
         cli::Command::Capture(args) => cmd_capture::run(args),
         cli::Command::Read(args) => cmd_read::run(args),
         cli::Command::Rules(cli::RulesCommand::Explain(args)) => cmd_rules::explain(args),
+        cli::Command::Arp(args) => cmd_arp::run(args),
+        cli::Command::Conntrack(args) => cmd_conntrack::run(args),
     };
     match result {
         Ok(code) => code,
