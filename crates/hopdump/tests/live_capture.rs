@@ -319,3 +319,38 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
         assert_eq!(stdout(&ours), stdout(&theirs), "flags {flags:?}");
     }
 }
+
+#[test]
+fn missing_privilege_says_which_capability() {
+    if !lab_allowed() {
+        return;
+    }
+    // Drop to nobody with no capabilities (util-linux setpriv), as an unprivileged user runs it.
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["capture", "-i", "lo", "-c", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("CAP_NET_RAW") && err.contains("root"), "{err}");
+    // Reading a file needs no privilege at all.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("x.pcap");
+    write(&f, &pcap(1, &[(1_700_000_000_000_000_000, udp([198, 51, 100, 240], 9999, b"x"), 43)]));
+    let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
+    use std::os::unix::fs::PermissionsExt;
+    perms.set_mode(0o755);
+    std::fs::set_permissions(dir.path(), perms).unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["read", "-r", f.to_str().unwrap(), "-nn"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 1);
+}
