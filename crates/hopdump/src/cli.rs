@@ -25,6 +25,8 @@ pub enum Command {
     /// What the node's packet filter (iptables, nftables, IPVS) does to a flow.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Kernel packet drops with the kernel's reason and location (eBPF, filtered in the kernel).
+    Drops(DropsArgs),
     /// Who answers ARP (IPv6: neighbour discovery) for an IP: every reply, announcements,
     /// MAC changes; findings for no reply, several MACs, flapping.
     Arp(ArpArgs),
@@ -243,4 +245,37 @@ impl OutputArgs {
     pub fn nano(&self) -> bool {
         self.nano || self.precision == "nano"
     }
+}
+
+/// `hopdump drops`: kernel packet drops with reasons (eBPF on skb:kfree_skb).
+#[derive(Args, Debug)]
+pub struct DropsArgs {
+    /// Only drops in this network namespace (repeatable): an `ip netns` name, pid:N or a path.
+    #[arg(long, value_name = "NS")]
+    pub netns: Vec<String>,
+    /// Stop after this long: seconds, or with a unit (500ms, 3s, 1m).
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Stop after N drops.
+    #[arg(short = 'c', value_name = "N")]
+    pub count: Option<u64>,
+    /// Print one JSON object per drop (schema hopdump.drops/1).
+    #[arg(long)]
+    pub json: bool,
+    /// Write this file once the tracer is attached (scripts and tests never sleep).
+    #[arg(long, value_name = "PATH")]
+    pub ready_file: Option<PathBuf>,
+    /// Also show NOT_SPECIFIED drops of non-IP packets (netlink and the like), hidden by default.
+    #[arg(long)]
+    pub all: bool,
+    /// Allow changing kernel state: the tracefs fallback when eBPF is unavailable.
+    #[arg(long)]
+    pub yes: bool,
+    /// Use the tracefs fallback even when eBPF works (needs --yes).
+    #[arg(long)]
+    pub tracefs: bool,
+    /// Filter expression (tcpdump subset: host, net, port, portrange, src/dst, ip, ip6, tcp,
+    /// udp, sctp, icmp, icmp6, proto, and/or/not, parentheses), evaluated in the kernel.
+    #[arg(trailing_var_arg = true)]
+    pub filter: Vec<String>,
 }

@@ -7,6 +7,7 @@ mod cli;
 mod cmd_arp;
 mod cmd_capture;
 mod cmd_conntrack;
+mod cmd_drops;
 mod cmd_read;
 mod cmd_rules;
 mod names;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Capture(args) => cmd_capture::run(args),
         cli::Command::Read(args) => cmd_read::run(args),
         cli::Command::Rules(cli::RulesCommand::Explain(args)) => cmd_rules::explain(args),
+        cli::Command::Drops(args) => cmd_drops::run(args),
         cli::Command::Arp(args) => cmd_arp::run(args),
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
     };
