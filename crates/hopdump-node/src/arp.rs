@@ -12,6 +12,9 @@ use crate::frames::{self, ArpFrame, Ndp, mac_str};
 use crate::rawsock::RawSock;
 use crate::rtnl;
 
+/// Every protocol (`ETH_P_ALL`).
+const ETH_P_ALL: u16 = 0x0003;
+
 /// What to do.
 #[derive(Debug, Clone)]
 pub struct ArpOptions {
@@ -255,7 +258,10 @@ pub fn collect(
     // Watching sees replies to other askers only in promiscuous mode; IPv6 solicitations go
     // to multicast groups we have not joined, so probing IPv6 needs it too.
     let promisc = watch || opts.target.is_ipv6();
-    let sock = RawSock::open(&iface, link.index, proto, promisc)?;
+    // The kernel copies frames its host sends only to ETH_P_ALL sockets: a watcher needs
+    // them (its own host's requests), so it listens to everything and keeps ARP/NDP.
+    let listen = if watch { ETH_P_ALL } else { proto };
+    let sock = RawSock::open(&iface, link.index, listen, promisc)?;
     ready(&iface);
 
     let start = Instant::now();
@@ -294,8 +300,11 @@ pub fn collect(
         let wait = left
             .min(Duration::from_millis(20))
             .max(Duration::from_millis(1));
-        if let Some(n) = sock.recv(&mut buf, i32::try_from(wait.as_millis()).unwrap_or(20))?
-            && let Some((kind, claimed, eth_src, sender_ip)) = classify(&buf[..n], opts.target)
+        if let Some(n) = sock.recv(
+            &mut buf,
+            i32::try_from(wait.as_millis()).unwrap_or(20),
+            watch,
+        )? && let Some((kind, claimed, eth_src, sender_ip)) = classify(&buf[..n], opts.target)
         {
             let e = ArpEvent {
                 t_ms: ms(start.elapsed()),

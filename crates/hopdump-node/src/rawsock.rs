@@ -81,8 +81,9 @@ impl RawSock {
         })
     }
 
-    /// Wait up to `timeout_ms` for one frame not sent by this host; None on timeout.
-    pub fn recv(&self, buf: &mut [u8], timeout_ms: i32) -> Result<Option<usize>> {
+    /// Wait up to `timeout_ms` for one frame; None on timeout. Frames this host sends are
+    /// skipped unless `outgoing` (a watcher wants its own host's requests too).
+    pub fn recv(&self, buf: &mut [u8], timeout_ms: i32, outgoing: bool) -> Result<Option<usize>> {
         let mut pfd = libc::pollfd {
             fd: self.fd.as_raw_fd(),
             events: libc::POLLIN,
@@ -116,7 +117,7 @@ impl RawSock {
                 &mut len,
             )
         };
-        if got < 0 || sll.sll_pkttype == libc::PACKET_OUTGOING {
+        if got < 0 || (!outgoing && sll.sll_pkttype == libc::PACKET_OUTGOING) {
             return Ok(None);
         }
         Ok(Some(usize::try_from(got).unwrap_or(0)))

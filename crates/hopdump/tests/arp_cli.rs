@@ -239,6 +239,11 @@ fn failover_shows_gratuitous_arp_and_mac_change_in_watch() {
     }
     let status = child.wait().unwrap();
     let text = seen.join("\n");
+    // Who asks (the client's own request, seen on its interface) and who answers.
+    assert!(
+        text.contains(&format!("who-has {LB} tell 198.51.100.10")),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("reply {LB} is-at {mac_a}")),
         "{text}"
