@@ -253,6 +253,19 @@ pub type RuleArgs = (Vec<XtMatch>, Option<XtTarget>, Option<(u64, u64)>);
 
 /// Parse the arguments of one `-A CHAIN ...` rule.
 pub fn parse_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<RuleArgs, String> {
+    parse_args(tokens, true)
+}
+
+/// Check a rule's arguments without keeping them (the dump is validated on load, rules are
+/// parsed for real only when walked): same grammar, no string copies.
+fn check_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<(), String> {
+    parse_args(tokens, false).map(drop)
+}
+
+fn parse_args(
+    tokens: &[(Cow<'_, str>, bool)],
+    keep: bool,
+) -> std::result::Result<RuleArgs, String> {
     let mut matches: Vec<XtMatch> = Vec::new();
     let mut target: Option<XtTarget> = None;
     let mut counters = None;
@@ -268,7 +281,7 @@ pub fn parse_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<R
     let value = |i: usize| -> std::result::Result<String, String> {
         tokens
             .get(i)
-            .map(|(t, _)| t.to_string())
+            .map(|(t, _)| if keep { t.to_string() } else { String::new() })
             .ok_or_else(|| "option without a value".to_string())
     };
     while i < tokens.len() {
@@ -342,7 +355,11 @@ pub fn parse_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<R
                 i += 3;
             }
             t if t.starts_with("--") => {
-                let name = t.trim_start_matches("--").to_string();
+                let name = if keep {
+                    t.trim_start_matches("--").to_string()
+                } else {
+                    String::new()
+                };
                 let mut values = Vec::new();
                 let mut j = i + 1;
                 while let Some((v, q)) = tokens.get(j) {
@@ -354,7 +371,9 @@ pub fn parse_rule_args(tokens: &[(Cow<'_, str>, bool)]) -> std::result::Result<R
                     {
                         break;
                     }
-                    values.push(v.to_string());
+                    if keep {
+                        values.push(v.to_string());
+                    }
                     j += 1;
                 }
                 let opt = XtOpt {
@@ -471,7 +490,7 @@ pub fn parse(source_name: &str, text: &str) -> Result<XtDump> {
                     .map(|t| t.0.to_string())
                     .ok_or_else(|| err(line_no, "-A without a chain".into()))?;
                 // Validate now (errors name the line); the parsed form is rebuilt on demand.
-                parse_rule_args(&tokens[2..]).map_err(|e| err(line_no, e))?;
+                check_rule_args(&tokens[2..]).map_err(|e| err(line_no, e))?;
                 // The text after `-A CHAIN`.
                 let ws = |c: char| c.is_ascii_whitespace();
                 let body = rest
