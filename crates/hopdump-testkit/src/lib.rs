@@ -5,8 +5,8 @@
 //! and leftover state from killed runs never collide. Nothing here touches the root
 //! namespace's addresses, routes or firewall: root-side veth ends are moved away at once.
 
-pub mod lab;
 pub mod blast;
+pub mod lab;
 // `gen` is a reserved word in edition 2024, hence the raw identifier.
 pub mod r#gen;
 pub mod netns;

@@ -327,7 +327,12 @@ fn missing_privilege_says_which_capability() {
     }
     // Drop to nobody with no capabilities (util-linux setpriv), as an unprivileged user runs it.
     let o = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_hopdump"))
         .args(["capture", "-i", "lo", "-c", "1"])
         .output()
@@ -339,14 +344,29 @@ fn missing_privilege_says_which_capability() {
     // Reading a file needs no privilege at all.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("x.pcap");
-    write(&f, &pcap(1, &[(1_700_000_000_000_000_000, udp([198, 51, 100, 240], 9999, b"x"), 43)]));
+    write(
+        &f,
+        &pcap(
+            1,
+            &[(
+                1_700_000_000_000_000_000,
+                udp([198, 51, 100, 240], 9999, b"x"),
+                43,
+            )],
+        ),
+    );
     let mut perms = std::fs::metadata(dir.path()).unwrap().permissions();
     use std::os::unix::fs::PermissionsExt;
     perms.set_mode(0o755);
     std::fs::set_permissions(dir.path(), perms).unwrap();
     std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_hopdump"))
         .args(["read", "-r", f.to_str().unwrap(), "-nn"])
         .output()
