@@ -605,6 +605,10 @@ impl NodeRules {
                 out.push((st, End::Return));
                 continue;
             };
+            if rule.excludes_dst(st.pkt.dst) {
+                work.push((i + 1, st));
+                continue;
+            }
             let mut verdict = Tri::Yes;
             for m in rule.matches() {
                 verdict = crate::xt::and(verdict, eval_match(m, &st.pkt, ctx, &self.ipsets));

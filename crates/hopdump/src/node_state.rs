@@ -253,7 +253,7 @@ pub fn load(src: &Sources<'_>, ipv6: bool, local_ips: &[IpAddr]) -> Result<Loade
     for (tool_name, r) in live.xt {
         match r {
             Ok(text) => {
-                let mut d = iptables::parse(&tool_name, &text)?;
+                let mut d = iptables::parse_string(&tool_name, text)?;
                 if d.backend == iptables::Backend::Unknown {
                     d.backend = if tool_name.contains("legacy") {
                         iptables::Backend::Legacy
