@@ -23,7 +23,7 @@ use crate::point::PointSpec;
 /// LINKTYPE_LINUX_SLL2: what tcpdump 4.99 asks for on `any`.
 const LINKTYPE_LINUX_SLL2: i32 = 276;
 /// Frames per batch sent from a capture thread to the merge.
-const BATCH_FRAMES: usize = 512;
+const BATCH_FRAMES: usize = 2048;
 /// Extra allowance for a frame stamped just before a drain to show up just after it.
 const SLACK_NS: u64 = 5_000_000;
 /// How often an idle point wakes up to advance its watermark and check for stop.
@@ -131,6 +131,8 @@ enum Msg {
     Ready(usize, Box<PointInfo>),
     Failed(usize, CaptureError),
     Batch(usize, Batch),
+    /// Nothing new, but nothing older than this will come from the point.
+    Watermark(usize, u64),
     Done(usize, PointStats, Option<String>),
 }
 
@@ -153,6 +155,8 @@ impl Queue {
 
 /// A running multi-point capture. Dropping it stops the threads.
 pub struct LiveCapture {
+    /// Emptied batches go back to their capture thread, so the hot path does not allocate.
+    recycle: Vec<std::sync::mpsc::Sender<Batch>>,
     points: Vec<PointInfo>,
     rx: Receiver<Msg>,
     stop: Arc<AtomicBool>,
@@ -178,11 +182,14 @@ impl LiveCapture {
         let (tx, rx) = sync_channel::<Msg>(64 * specs.len().max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::with_capacity(specs.len());
+        let mut recycle = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             let (spec, opts, tx, stop) = (spec.clone(), opts.clone(), tx.clone(), stop.clone());
+            let (free_tx, free_rx) = std::sync::mpsc::channel::<Batch>();
+            recycle.push(free_tx);
             let handle = std::thread::Builder::new()
                 .name(format!("cap-{i}"))
-                .spawn(move || capture_thread(i, spec, opts, tx, stop))
+                .spawn(move || capture_thread(i, spec, opts, tx, stop, free_rx))
                 .map_err(|e| CaptureError::Open {
                     point: specs[i].label.clone(),
                     detail: format!("cannot start capture thread: {e}"),
@@ -191,6 +198,7 @@ impl LiveCapture {
         }
         drop(tx);
         let mut live = LiveCapture {
+            recycle,
             points: Vec::new(),
             rx,
             stop,
@@ -270,6 +278,9 @@ impl LiveCapture {
                     queues[i].batches.push_back(b);
                 }
             }
+            Msg::Watermark(i, w) => {
+                queues[i].watermark = queues[i].watermark.max(w);
+            }
             Msg::Done(i, s, err) => {
                 let captured = stats[i].captured;
                 stats[i] = PointStats { captured, ..s };
@@ -320,7 +331,12 @@ impl LiveCapture {
                 }
                 q.cursor += 1;
                 if q.cursor >= b.recs.len() {
-                    q.batches.pop_front();
+                    if let Some(mut done) = q.batches.pop_front() {
+                        done.buf.clear();
+                        done.recs.clear();
+                        // The thread may have ended; then the batch is simply dropped.
+                        let _ = self.recycle[i].send(done);
+                    }
                     q.cursor = 0;
                 }
             }
@@ -462,7 +478,9 @@ fn capture_thread(
     opts: LiveOptions,
     tx: SyncSender<Msg>,
     stop: Arc<AtomicBool>,
+    free: std::sync::mpsc::Receiver<Batch>,
 ) {
+    let fresh = || free.try_recv().unwrap_or_else(|_| Batch::new());
     let (mut cap, info) = match open_point(&spec, &opts) {
         Ok(x) => x,
         Err(e) => {
@@ -503,7 +521,7 @@ fn capture_thread(
                 Ok(_) => {
                     if batch.recs.len() >= BATCH_FRAMES {
                         batch.watermark = batch.recs.last().map_or(0, |r| r.ts_ns);
-                        let full = std::mem::replace(&mut batch, Batch::new());
+                        let full = std::mem::replace(&mut batch, fresh());
                         if tx.send(Msg::Batch(idx, full)).is_err() {
                             return;
                         }
@@ -515,9 +533,14 @@ fn capture_thread(
                 }
             }
         }
-        batch.watermark = before.saturating_sub(lateness);
-        let b = std::mem::replace(&mut batch, Batch::new());
-        if tx.send(Msg::Batch(idx, b)).is_err() {
+        let watermark = before.saturating_sub(lateness);
+        let msg = if batch.recs.is_empty() {
+            Msg::Watermark(idx, watermark)
+        } else {
+            batch.watermark = watermark;
+            Msg::Batch(idx, std::mem::replace(&mut batch, fresh()))
+        };
+        if tx.send(msg).is_err() {
             return;
         }
         if error.is_some() || (stopping && last_drain) {
