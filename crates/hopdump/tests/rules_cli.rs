@@ -341,41 +341,15 @@ fn live_answer_matches_what_the_kernel_did() {
     for _ in 0..6 {
         connect(&lab, "198.51.100.240:80");
     }
-    let ct = lab
-        .exec(
-            "node",
-            &[
-                "conntrack",
-                "-L",
-                "-p",
-                "tcp",
-                "--orig-dst",
-                "198.51.100.240",
-            ],
-        )
-        .unwrap();
-    let mut seen = 0;
-    for line in ct.lines() {
-        // Reply tuple: src=ENDPOINT dst=CLIENT sport=ENDPOINT_PORT
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let srcs: Vec<&str> = words
-            .iter()
-            .filter_map(|w| w.strip_prefix("src="))
-            .collect();
-        let sports: Vec<&str> = words
-            .iter()
-            .filter_map(|w| w.strip_prefix("sport="))
-            .collect();
-        if srcs.len() >= 2 && sports.len() >= 2 {
-            let ep = format!("{}:{}", srcs[1], sports[1]);
-            assert!(
-                targets.contains(&ep),
-                "kernel chose {ep}, walker said {targets:?}"
-            );
-            seen += 1;
-        }
+    // Conntrack's reply tuples name the endpoint the kernel chose for each connection.
+    let chosen = kernel_endpoints(&lab, "198.51.100.240");
+    assert!(!chosen.is_empty(), "conntrack shows the DNATed connections");
+    for ep in chosen {
+        assert!(
+            targets.contains(&ep),
+            "kernel chose {ep}, walker said {targets:?}"
+        );
     }
-    assert!(seen > 0, "conntrack shows the DNATed connections: {ct}");
     // REJECT: the client is refused and the rule the walker names counted the packet.
     let (d, _) = explain_json(&[
         "--dst",

@@ -16,7 +16,8 @@ struct Verdict {
     targets: Vec<String>,
 }
 
-fn explain_on(c: &Cluster, node: &str) -> Verdict {
+/// `rules explain --json` for the flow client → LB:80, read live on `node`.
+fn explain_json_on(c: &Cluster, node: &str) -> serde_json::Value {
     let ns = c.lab().ns(node);
     let o = run(&[
         "rules",
@@ -29,8 +30,12 @@ fn explain_on(c: &Cluster, node: &str) -> Verdict {
         "--netns",
         &ns,
     ]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)))
+}
+
+fn explain_on(c: &Cluster, node: &str) -> Verdict {
+    let v = explain_json_on(c, node);
     Verdict {
         kind: v["outcome"]["kind"].as_str().unwrap().to_string(),
         summary: v["outcome"]["summary"].as_str().unwrap().to_string(),
@@ -134,19 +139,7 @@ fn network_policy_engines_are_attributed() {
     ] {
         let mut c = Cluster::build(fault.spec(Spec::default())).unwrap();
         let a = fault.inject(&mut c).unwrap();
-        let ns = c.lab().ns(&a);
-        let o = run(&[
-            "rules",
-            "explain",
-            "--json",
-            "--dst",
-            &format!("{}:80", c.lb(false)),
-            "--src",
-            "198.51.100.10",
-            "--netns",
-            &ns,
-        ]);
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let v = explain_json_on(&c, &a);
         let local_pod = c.pods.iter().find(|p| p.node == a).unwrap().ip4.to_string();
         let lost: Vec<&serde_json::Value> = v["branches"]
             .as_array()
