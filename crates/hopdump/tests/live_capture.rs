@@ -28,6 +28,18 @@ fn two_hosts() -> Lab {
     lab
 }
 
+/// Start `hopdump ARGS` (output piped) and wait until its ready file appears.
+fn start_capture(args: &[&str], ready: &Path) -> Child {
+    let mut child = hopdump()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, ready);
+    child
+}
+
 /// Wait for the ready file (the capture's own signal), failing if hopdump exits first.
 fn wait_ready(child: &mut Child, path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -98,21 +110,27 @@ fn multi_point_capture_counts_names_and_order() {
     let a0 = format!("{}/a0", lab.ns("a"));
     let b0 = format!("{}/b0", lab.ns("b"));
     const N: usize = 200;
-    let child = hopdump()
-        .args(["capture", "-i", &a0, "-i", &b0, "-i", &pid_point])
-        .args([
+    let child = start_capture(
+        &[
+            "capture",
+            "-i",
+            &a0,
+            "-i",
+            &b0,
+            "-i",
+            &pid_point,
             "-w",
             out.to_str().unwrap(),
             "--ready-file",
             ready.to_str().unwrap(),
-        ])
-        .args(["-c", &(3 * N).to_string(), "udp", "port", "9999"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = child;
-    wait_ready(&mut child, &ready);
+            "-c",
+            &(3 * N).to_string(),
+            "udp",
+            "port",
+            "9999",
+        ],
+        &ready,
+    );
     send_udp(&lab, "a", "192.0.2.2", 9999, N);
     let o = wait_exit(child);
     let _ = sleeper.kill();
@@ -170,8 +188,8 @@ fn text_output_and_sigterm_leave_valid_output() {
     let out = dir.path().join("cap.pcap");
     let b0 = format!("{}/b0", lab.ns("b"));
     // Text, stopped by count.
-    let mut child = hopdump()
-        .args([
+    let child = start_capture(
+        &[
             "capture",
             "-i",
             &b0,
@@ -181,12 +199,9 @@ fn text_output_and_sigterm_leave_valid_output() {
             "--ready-file",
             ready.to_str().unwrap(),
             "udp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child, &ready);
+        ],
+        &ready,
+    );
     send_udp(&lab, "a", "192.0.2.2", 7777, 3);
     let o = wait_exit(child);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -200,8 +215,8 @@ fn text_output_and_sigterm_leave_valid_output() {
     }
     // Classic pcap, stopped by SIGTERM.
     std::fs::remove_file(&ready).unwrap();
-    let mut child = hopdump()
-        .args([
+    let child = start_capture(
+        &[
             "capture",
             "-i",
             &b0,
@@ -210,12 +225,9 @@ fn text_output_and_sigterm_leave_valid_output() {
             "--ready-file",
             ready.to_str().unwrap(),
             "udp",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child, &ready);
+        ],
+        &ready,
+    );
     send_udp(&lab, "a", "192.0.2.2", 7777, 50);
     // SAFETY: signalling our own child.
     unsafe { kill(child.id() as i32, 15) };
@@ -266,8 +278,8 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
     let ready = dir.path().join("ready");
     let out = dir.path().join("any.pcap");
     let any = format!("{}/any", lab.ns("b"));
-    let mut child = hopdump()
-        .args([
+    let child = start_capture(
+        &[
             "capture",
             "-i",
             &any,
@@ -275,13 +287,12 @@ fn any_point_in_a_namespace_prints_like_tcpdump_there() {
             out.to_str().unwrap(),
             "-c",
             "10",
-        ])
-        .args(["--ready-file", ready.to_str().unwrap(), "udp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child, &ready);
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "udp",
+        ],
+        &ready,
+    );
     send_udp(&lab, "a", "192.0.2.2", 4444, 10);
     let o = wait_exit(child);
     assert!(o.status.success(), "{}", stderr(&o));
