@@ -377,6 +377,96 @@ mod tests {
         (out, r)
     }
 
+    /// A pcapng section in either byte order: SHB, one IDB named `name` (tsresol µs unless
+    /// `nano`), one EPB with `data` at `ts` units.
+    fn pcapng_section(be: bool, name: &str, nano: bool, ts: u64, data: &[u8]) -> Vec<u8> {
+        let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let block = |ty: u32, body: Vec<u8>| {
+            let len = (12 + body.len()) as u32;
+            let mut b = Vec::new();
+            b.extend_from_slice(&u32b(ty));
+            b.extend_from_slice(&u32b(len));
+            b.extend_from_slice(&body);
+            b.extend_from_slice(&u32b(len));
+            b
+        };
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&u32b(0x1a2b_3c4d));
+        shb.extend_from_slice(&u16b(1));
+        shb.extend_from_slice(&u16b(0));
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&u16b(1)); // Ethernet
+        idb.extend_from_slice(&u16b(0));
+        idb.extend_from_slice(&u32b(65535));
+        let mut opt = |code: u16, val: &[u8]| {
+            idb.extend_from_slice(&u16b(code));
+            idb.extend_from_slice(&u16b(val.len() as u16));
+            idb.extend_from_slice(val);
+            idb.extend(std::iter::repeat_n(0, (4 - val.len() % 4) % 4));
+        };
+        opt(2, name.as_bytes());
+        if nano {
+            opt(9, &[9]);
+        }
+        opt(0, &[]);
+        let mut epb = Vec::new();
+        epb.extend_from_slice(&u32b(0));
+        epb.extend_from_slice(&u32b((ts >> 32) as u32));
+        epb.extend_from_slice(&u32b(ts as u32));
+        epb.extend_from_slice(&u32b(data.len() as u32));
+        epb.extend_from_slice(&u32b(data.len() as u32));
+        epb.extend_from_slice(data);
+        epb.extend(std::iter::repeat_n(0, (4 - data.len() % 4) % 4));
+        let mut out = block(0x0a0d_0d0a, shb);
+        out.extend(block(1, idb));
+        out.extend(block(6, epb));
+        out
+    }
+
+    #[test]
+    fn pcapng_both_byte_orders_and_sections() {
+        // A little-endian section (µs) followed by a big-endian one (ns): two interfaces.
+        let mut bytes = pcapng_section(
+            false,
+            "node1/eth0",
+            false,
+            1_700_000_000_000_001,
+            b"frame-one!",
+        );
+        bytes.extend(pcapng_section(
+            true,
+            "node2/cni0",
+            true,
+            1_700_000_000_000_000_002,
+            b"frame-two",
+        ));
+        let mut names = Vec::new();
+        let mut got = Vec::new();
+        let mut r =
+            FileReader::from_reader(Path::new("mem"), Box::new(std::io::Cursor::new(bytes)))
+                .unwrap();
+        r.for_each(|ifs, f| {
+            names = ifs
+                .iter()
+                .map(|i| i.name.clone().unwrap_or_default())
+                .collect();
+            got.push((f.iface, f.ts_ns, f.data.to_vec()));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(names, ["node1/eth0", "node2/cni0"]);
+        assert_eq!(
+            got[0],
+            (0, 1_700_000_000_000_001_000, b"frame-one!".to_vec())
+        );
+        assert_eq!(
+            got[1],
+            (1, 1_700_000_000_000_000_002, b"frame-two".to_vec())
+        );
+    }
+
     #[test]
     fn micro_and_nano_timestamps() {
         let (f, r) = read_all(pcap_le(false, &[(b"abcd", 4)]));
