@@ -56,6 +56,9 @@ pub struct FileReader {
     /// Bytes consumed so far: the offset of the next block.
     offset: u64,
     buffer: usize,
+    /// Byte order and kind of the current section, to explain a block that cannot be read.
+    big_endian: bool,
+    ng: bool,
 }
 
 fn corrupt(path: &Path, offset: u64, detail: impl Into<String>) -> CaptureError {
@@ -97,9 +100,17 @@ impl FileReader {
         let inner = match pcap_parser::create_reader(READ_BUFFER, input) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
-                return Err(CaptureError::Format {
+                return Err(CaptureError::Corrupt {
                     path,
+                    offset: 0,
                     detail: "empty file: not a pcap or pcapng file".into(),
+                });
+            }
+            Err(PcapError::Incomplete(_) | PcapError::UnexpectedEof) => {
+                return Err(CaptureError::Corrupt {
+                    path,
+                    offset: 0,
+                    detail: "file too short for a pcap or pcapng header".into(),
                 });
             }
             Err(PcapError::HeaderNotRecognized) => {
@@ -124,6 +135,8 @@ impl FileReader {
             section: Vec::new(),
             offset: 0,
             buffer: READ_BUFFER,
+            big_endian: false,
+            ng: false,
         })
     }
 
@@ -148,6 +161,8 @@ impl FileReader {
                 Ok((consumed, block)) => {
                     let flow = match block {
                         PcapBlockOwned::LegacyHeader(h) => {
+                            self.big_endian = h.is_bigendian();
+                            self.ng = false;
                             self.interfaces.push(FileInterface {
                                 name: None,
                                 description: None,
@@ -194,7 +209,9 @@ impl FileReader {
                                 },
                             )
                         }
-                        PcapBlockOwned::NG(Block::SectionHeader(_)) => {
+                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                            self.big_endian = shb.big_endian();
+                            self.ng = true;
                             self.section.clear();
                             ControlFlow::Continue(())
                         }
@@ -295,12 +312,8 @@ impl FileReader {
                     continue;
                 }
                 Err(PcapError::UnexpectedEof) => {
-                    let have = self.inner.data().len();
-                    return Err(corrupt(
-                        &self.path,
-                        self.offset,
-                        format!("file truncated: last block incomplete ({have} bytes present)"),
-                    ));
+                    let detail = self.explain_incomplete(self.inner.data());
+                    return Err(corrupt(&self.path, self.offset, detail));
                 }
                 Err(PcapError::ReadError) => {
                     return Err(corrupt(&self.path, self.offset, "read error"));
@@ -324,6 +337,40 @@ impl FileReader {
             self.offset += consumed as u64;
             if flow.is_break() {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Why the bytes left at the end cannot be a block: the length they claim vs what is there.
+    fn explain_incomplete(&self, rest: &[u8]) -> String {
+        let word = |at: usize| -> Option<u32> {
+            let b: [u8; 4] = rest.get(at..at + 4)?.try_into().ok()?;
+            Some(if self.big_endian {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            })
+        };
+        let have = rest.len();
+        if self.ng {
+            match word(4) {
+                Some(len) if len < 12 || len % 4 != 0 => {
+                    format!(
+                        "block length {len} is invalid (must be at least 12 and a multiple of 4)"
+                    )
+                }
+                Some(len) => format!(
+                    "block claims {len} bytes but only {have} remain (file truncated, or garbage after the last block)"
+                ),
+                None => format!("file truncated: {have} bytes left, too few for a block header"),
+            }
+        } else {
+            match word(8) {
+                Some(caplen) => format!(
+                    "record claims {caplen} captured bytes but only {} remain after its header (file truncated, or a corrupt length)",
+                    have.saturating_sub(16)
+                ),
+                None => format!("file truncated: {have} bytes left, too few for a record header"),
             }
         }
     }
