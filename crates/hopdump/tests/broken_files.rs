@@ -175,9 +175,7 @@ fn odd_but_valid_files_are_read() {
     }
     // Big-endian classic pcap.
     let mut be = Vec::new();
-    for x in [0xa1b2_c3d4u32] {
-        be.extend_from_slice(&x.to_be_bytes());
-    }
+    be.extend_from_slice(&0xa1b2_c3d4u32.to_be_bytes());
     be.extend_from_slice(&2u16.to_be_bytes());
     be.extend_from_slice(&4u16.to_be_bytes());
     be.extend_from_slice(&[0; 8]);
