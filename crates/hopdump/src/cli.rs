@@ -207,6 +207,10 @@ pub struct CaptureArgs {
     /// Write this file once every point is capturing (for scripts and tests).
     #[arg(long, value_name = "PATH")]
     pub ready_file: Option<PathBuf>,
+    /// After opening the capture sockets (and the -w file), drop root and run as USER (like
+    /// tcpdump -Z): a parser bug can then not act with root's rights.
+    #[arg(short = 'Z', value_name = "USER")]
+    pub user: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,

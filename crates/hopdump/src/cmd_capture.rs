@@ -59,6 +59,32 @@ fn print_stats(points: &[PointInfo], stats: &[PointStats]) {
     }
 }
 
+/// Become `user` (its uid, gid and supplementary groups) for the rest of the run. The packet
+/// sockets stay open: they were created with the privilege.
+fn drop_privileges(user: &str) -> anyhow::Result<()> {
+    let name = std::ffi::CString::new(user).context("user name contains a NUL byte")?;
+    // SAFETY: getpwnam returns a pointer into static storage, read before any other call.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        anyhow::bail!("-Z {user}: no such user");
+    }
+    // SAFETY: pw is non-null and points to a valid passwd entry.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: plain system calls on values read above; order: groups, gid, then uid.
+    let ok = unsafe {
+        libc::initgroups(name.as_ptr(), gid) == 0
+            && libc::setgid(gid) == 0
+            && libc::setuid(uid) == 0
+    };
+    if !ok {
+        anyhow::bail!(
+            "-Z {user}: cannot switch to that user: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let specs = if args.points.is_empty() {
         vec![PointSpec::parse("any")?]
@@ -116,6 +142,10 @@ pub fn run(args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let mut renderer = Renderer::new(&args.out, interfaces, tty)?;
     if let Some(path) = &args.ready_file {
         write_ready(path, &points)?;
+    }
+    // Last step with privilege: every socket, the output file and the ready file exist.
+    if let Some(user) = &args.user {
+        drop_privileges(user)?;
     }
     if let Some(secs) = args.duration {
         let stop = stop.clone();

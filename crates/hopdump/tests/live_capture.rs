@@ -385,3 +385,60 @@ fn missing_privilege_says_which_capability() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 1);
 }
+
+#[test]
+fn capture_drops_root_with_z() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let b0 = format!("{}/b0", lab.ns("b"));
+    let mut child = start_capture(
+        &[
+            "capture",
+            "-i",
+            &b0,
+            "-nn",
+            "-l",
+            "-Z",
+            "nobody",
+            "-c",
+            "3",
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "udp",
+        ],
+        &ready,
+    );
+    // Once it has printed a packet it is past the privilege drop: it must run as nobody.
+    send_udp(&lab, "a", "192.0.2.2", 7777, 1);
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    use std::io::BufRead;
+    out.read_line(&mut first).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let uid_line = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_string();
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|u| u == "65534"),
+        "{uid_line}"
+    );
+    send_udp(&lab, "a", "192.0.2.2", 7777, 2);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let o = wait_exit(child);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        first.lines().count() + rest.lines().count(),
+        3,
+        "{first}{rest}"
+    );
+    let o = run(&["capture", "-i", "lo", "-Z", "no-such-user-hd", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such user"), "{}", stderr(&o));
+}
