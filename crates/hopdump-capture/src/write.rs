@@ -58,11 +58,38 @@ pub struct WriterInterface {
 /// Classic pcap magic for nanosecond timestamps, in the writer's byte order.
 const PCAP_MAGIC_NANO: u32 = 0xa1b2_3c4d;
 
+/// The file under the buffer, counting the bytes it accepted: after a failed write (disk
+/// full) the file is cut back to the last block that reached it whole.
+struct Tracked {
+    out: Box<dyn Write + Send>,
+    accepted: u64,
+}
+
+impl Write for Tracked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.accepted += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
 enum Inner {
-    Ng(PcapNgWriter<BufWriter<Box<dyn Write + Send>>>),
+    Ng(PcapNgWriter<BufWriter<Tracked>>),
     /// Classic pcap is a 24-byte header and 16-byte record headers; written directly
     /// (pcap-file's writer cannot flush without being consumed).
-    Legacy(BufWriter<Box<dyn Write + Send>>),
+    Legacy(BufWriter<Tracked>),
+}
+
+impl Inner {
+    fn tracked(&self) -> &Tracked {
+        match self {
+            Inner::Ng(w) => w.get_ref().get_ref(),
+            Inner::Legacy(w) => w.get_ref(),
+        }
+    }
 }
 
 /// A capture file being written.
@@ -73,11 +100,17 @@ pub struct CaptureWriter {
     linktypes: Vec<u32>,
     first_ts: Option<u64>,
     last_ts: u64,
+    /// The output file (not for stdout), to cut it back to a block boundary after an error.
+    file: Option<std::fs::File>,
+    /// Bytes handed to the buffer in whole blocks so far.
+    logical: u64,
+    /// Ends of recent whole blocks; the first is at or below what the file accepted.
+    boundaries: std::collections::VecDeque<u64>,
 }
 
-fn open_output(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
+fn open_output(path: &Path) -> std::io::Result<(Box<dyn Write + Send>, Option<std::fs::File>)> {
     if path == Path::new("-") {
-        return Ok(Box::new(std::io::stdout()));
+        return Ok((Box::new(std::io::stdout()), None));
     }
     let f = OpenOptions::new()
         .write(true)
@@ -85,18 +118,19 @@ fn open_output(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
-    Ok(Box::new(f))
+    let handle = f.try_clone().ok();
+    Ok((Box::new(f), handle))
 }
 
 impl CaptureWriter {
     /// Create `path` (`-` for standard output); interfaces are added with `add_interface`
     /// before the frames that use them.
     pub fn create(path: &Path, format: FileFormat) -> Result<CaptureWriter> {
-        let out = open_output(path).map_err(|source| CaptureError::Io {
+        let (out, file) = open_output(path).map_err(|source| CaptureError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let buf = BufWriter::with_capacity(1 << 20, out);
+        let buf = BufWriter::with_capacity(1 << 20, Tracked { out, accepted: 0 });
         let inner = match format {
             // The classic header needs the link type: written with the first interface.
             FileFormat::Pcap => Inner::Legacy(buf),
@@ -123,13 +157,64 @@ impl CaptureWriter {
                 Inner::Ng(w)
             }
         };
-        Ok(CaptureWriter {
+        let mut w = CaptureWriter {
             path: path.to_path_buf(),
             inner: Some(inner),
             linktypes: Vec::new(),
             first_ts: None,
             last_ts: 0,
-        })
+            file,
+            logical: 0,
+            boundaries: std::collections::VecDeque::new(),
+        };
+        // The section header is the first whole block.
+        let header = match &w.inner {
+            Some(Inner::Ng(ng)) => ng.get_ref().buffer().len() as u64,
+            _ => 0,
+        };
+        w.block_done(header);
+        Ok(w)
+    }
+
+    /// Record that `n` more bytes (one or more whole blocks) were handed to the buffer.
+    fn block_done(&mut self, n: u64) {
+        self.logical += n;
+        self.boundaries.push_back(self.logical);
+        let accepted = self.inner.as_ref().map_or(0, |i| i.tracked().accepted);
+        while self.boundaries.len() > 1 && self.boundaries[1] <= accepted {
+            self.boundaries.pop_front();
+        }
+    }
+
+    /// After a failed write: drop what is buffered and cut the file back to the last whole
+    /// block it received, so it stays readable (tshark, Wireshark) with every packet before.
+    fn salvage(&mut self, e: std::io::Error) -> CaptureError {
+        let accepted = self.inner.as_ref().map_or(0, |i| i.tracked().accepted);
+        // Discard the buffer without writing it: it holds at most a partial tail.
+        match self.inner.take() {
+            Some(Inner::Ng(w)) => drop(w.into_inner().into_parts()),
+            Some(Inner::Legacy(w)) => drop(w.into_parts()),
+            None => {}
+        }
+        let keep = self
+            .boundaries
+            .iter()
+            .rev()
+            .find(|&&b| b <= accepted)
+            .copied()
+            .unwrap_or(0);
+        let detail = match &self.file {
+            Some(f) if f.set_len(keep).is_ok() => {
+                format!(
+                    "{e}; the file was cut back to its last whole packet ({keep} bytes) and stays readable"
+                )
+            }
+            _ => e.to_string(),
+        };
+        CaptureError::Format {
+            path: self.path.clone(),
+            detail,
+        }
     }
 
     /// Describe the next interface (its index is the number added before it).
@@ -153,7 +238,7 @@ impl CaptureWriter {
                     snaplen: i.snaplen,
                     options,
                 };
-                w.write_pcapng_block(idb).map(drop)
+                w.write_pcapng_block(idb)
             }
             Some(Inner::Legacy(w)) => match self.linktypes.first() {
                 Some(&first) if first != i.linktype => {
@@ -165,7 +250,7 @@ impl CaptureWriter {
                         ),
                     });
                 }
-                Some(_) => Ok(()),
+                Some(_) => Ok(0),
                 None => {
                     let mut h = Vec::with_capacity(24);
                     h.extend_from_slice(&PCAP_MAGIC_NANO.to_ne_bytes());
@@ -174,13 +259,20 @@ impl CaptureWriter {
                     h.extend_from_slice(&[0; 8]);
                     h.extend_from_slice(&i.snaplen.to_ne_bytes());
                     h.extend_from_slice(&i.linktype.to_ne_bytes());
-                    w.write_all(&h).map_err(pcap_file::PcapError::IoError)
+                    w.write_all(&h)
+                        .map(|()| 24)
+                        .map_err(pcap_file::PcapError::IoError)
                 }
             },
-            None => Ok(()),
+            None => Ok(0),
         };
-        r.map_err(|e| self.err(e))?;
+        let n = match r {
+            Ok(n) => n,
+            Err(pcap_file::PcapError::IoError(e)) => return Err(self.salvage(e)),
+            Err(e) => return Err(self.err(e)),
+        };
         self.linktypes.push(i.linktype);
+        self.block_done(n as u64);
         Ok(())
     }
 
@@ -209,15 +301,13 @@ impl CaptureWriter {
         self.last_ts = ts_ns;
         let timestamp = Duration::from_nanos(ts_ns);
         let r = match &mut self.inner {
-            Some(Inner::Ng(w)) => w
-                .write_pcapng_block(EnhancedPacketBlock {
-                    interface_id: iface as u32,
-                    timestamp,
-                    original_len: orig_len,
-                    data: Cow::Borrowed(data),
-                    options: Vec::new(),
-                })
-                .map(drop),
+            Some(Inner::Ng(w)) => w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: iface as u32,
+                timestamp,
+                original_len: orig_len,
+                data: Cow::Borrowed(data),
+                options: Vec::new(),
+            }),
             Some(Inner::Legacy(w)) => {
                 let mut h = [0u8; 16];
                 h[0..4].copy_from_slice(&((ts_ns / 1_000_000_000) as u32).to_ne_bytes());
@@ -226,11 +316,19 @@ impl CaptureWriter {
                 h[12..16].copy_from_slice(&orig_len.to_ne_bytes());
                 w.write_all(&h)
                     .and_then(|()| w.write_all(data))
+                    .map(|()| 16 + data.len())
                     .map_err(pcap_file::PcapError::IoError)
             }
-            None => Ok(()),
+            None => Ok(0),
         };
-        r.map_err(|e| self.err(e))
+        match r {
+            Ok(n) => {
+                self.block_done(n as u64);
+                Ok(())
+            }
+            Err(pcap_file::PcapError::IoError(e)) => Err(self.salvage(e)),
+            Err(e) => Err(self.err(e)),
+        }
     }
 
     /// Push buffered frames to the file (for readers following it live).
@@ -240,10 +338,17 @@ impl CaptureWriter {
             Some(Inner::Legacy(w)) => w.flush(),
             None => Ok(()),
         };
-        r.map_err(|source| CaptureError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        match r {
+            Ok(()) => Ok(()),
+            // A closed pipe is the reader leaving, not a damaged file.
+            Err(source) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+                Err(CaptureError::Io {
+                    path: self.path.clone(),
+                    source,
+                })
+            }
+            Err(e) => Err(self.salvage(e)),
+        }
     }
 
     /// Write per-interface statistics (pcapng) and flush. The file is valid without this too.
@@ -263,8 +368,13 @@ impl CaptureWriter {
                         InterfaceStatisticsOption::IsbUsrDeliv(s.captured),
                     ],
                 };
-                if let Err(e) = w.write_pcapng_block(isb) {
-                    return Err(self.err(e));
+                match w.write_pcapng_block(isb) {
+                    Ok(n) => {
+                        self.logical += n as u64;
+                        self.boundaries.push_back(self.logical);
+                    }
+                    Err(pcap_file::PcapError::IoError(e)) => return Err(self.salvage(e)),
+                    Err(e) => return Err(self.err(e)),
                 }
             }
         }

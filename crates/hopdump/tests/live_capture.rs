@@ -442,3 +442,66 @@ fn capture_drops_root_with_z() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no such user"), "{}", stderr(&o));
 }
+
+#[test]
+fn full_disk_leaves_a_valid_file_with_everything_before() {
+    if !lab_allowed() {
+        return;
+    }
+    require("tshark");
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let ready = dir.path().join("ready");
+    let b0 = format!("{}/b0", lab.ns("b"));
+    // A 64 KiB tmpfs in a private mount namespace: the disk fills after a few hundred packets.
+    let script = format!(
+        "mount -t tmpfs -o size=64k tmpfs {disk} && {bin} capture -i {b0} -w {disk}/f.pcapng --ready-file {ready} udp; echo $? > {dir}/rc; cp {disk}/f.pcapng {dir}/copy.pcapng",
+        disk = disk.display(),
+        bin = env!("CARGO_BIN_EXE_hopdump"),
+        ready = ready.display(),
+        dir = dir.path().display(),
+    );
+    let mut child = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &ready);
+    let to = "192.0.2.2".to_string();
+    lab.within("a", move || {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..4000 {
+            let _ = s.send_to(&[0x55; 400], (to.as_str(), 9999));
+        }
+    })
+    .unwrap();
+    let o = wait_exit(child);
+    let err = stderr(&o);
+    let rc = std::fs::read_to_string(dir.path().join("rc")).unwrap();
+    assert_eq!(rc.trim(), "2", "disk full is a failure: {err}");
+    assert!(
+        err.contains("cut back") && err.contains("stays readable"),
+        "{err}"
+    );
+    let copy = dir.path().join("copy.pcapng");
+    let t = std::process::Command::new("tshark")
+        .args(["-r", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        t.status.success(),
+        "tshark reads it without error: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    let n = String::from_utf8_lossy(&t.stdout).lines().count();
+    assert!(
+        n > 50,
+        "the packets written before the disk filled are there: {n}"
+    );
+    let r = run(&["read", "-r", copy.to_str().unwrap(), "-nn"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert_eq!(stdout(&r).lines().count(), n);
+}
