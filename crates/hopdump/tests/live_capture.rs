@@ -505,3 +505,83 @@ fn full_disk_leaves_a_valid_file_with_everything_before() {
     assert!(r.status.success(), "{}", stderr(&r));
     assert_eq!(stdout(&r).lines().count(), n);
 }
+
+/// An overloaded capture (tiny kernel buffer, a reader that does not keep up) drops in the
+/// kernel, and what it reports are the socket's own counters: captured + dropped = received.
+#[test]
+fn kernel_drops_are_reported_from_the_socket_counters() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = two_hosts();
+    let mac_text = lab
+        .exec("b", &["cat", "/sys/class/net/b0/address"])
+        .unwrap_or_default();
+    let mac_text = if mac_text.trim().is_empty() {
+        lab.exec("b", &["ip", "-br", "link", "show", "b0"])
+            .unwrap()
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    } else {
+        mac_text.trim().to_string()
+    };
+    let mut mac = [0u8; 6];
+    for (i, part) in mac_text.split(':').enumerate().take(6) {
+        mac[i] = u8::from_str_radix(part, 16).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let b0 = format!("{}/b0", lab.ns("b"));
+    // Text to a pipe nobody reads during the burst: the pipe, then our queues, then the 32 KiB
+    // ring fill up, and the kernel drops.
+    let child = start_capture(
+        &[
+            "capture",
+            "-i",
+            &b0,
+            "-B",
+            "32",
+            "-nn",
+            "--ready-file",
+            ready.to_str().unwrap(),
+            "udp",
+        ],
+        &ready,
+    );
+    let opts = hopdump_testkit::blast::BlastOptions {
+        netns: Some(lab.ns("a")),
+        iface: "a0".into(),
+        pps: 0,
+        duration: Duration::from_millis(800),
+        dst_mac: mac,
+        src_ip: [192, 0, 2, 1],
+        dst_ip: [192, 0, 2, 2],
+        ..Default::default()
+    };
+    let report =
+        hopdump_testkit::blast::blast(&opts, &std::sync::atomic::AtomicBool::new(false)).unwrap();
+    assert!(report.sent > 50_000, "{report}");
+    // SAFETY: signalling our own child.
+    unsafe { kill(child.id() as i32, 15) };
+    let o = wait_exit(child);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("packets captured"))
+        .unwrap();
+    let nums: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches(',').parse().ok())
+        .collect();
+    let (captured, received, dropped) = (nums[0], nums[1], nums[2]);
+    assert!(dropped > 0, "the burst overflowed the ring: {line}");
+    assert_eq!(captured + dropped, received, "{line}");
+    assert_eq!(
+        stdout(&o).lines().count() as u64,
+        captured,
+        "every captured packet was printed"
+    );
+}
