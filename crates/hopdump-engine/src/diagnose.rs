@@ -1,0 +1,1217 @@
+//! The diagnosis: small checks over [`Evidence`], in the order of the seed guide's flowchart
+//! (ARP, the node, kube-proxy, the pod network, the pod, the way back) plus its pitfalls. Each
+//! check is `fn(&Evidence) -> Option<Finding>`; the first finding is the verdict, the rest are
+//! further problems. Every finding names the evidence behind it and the next command to run.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::evidence::*;
+
+/// The verdict vocabulary of `hopdump trace` (issue 6), exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    Ok,
+    NoArpReply,
+    ArpConflict,
+    NotReachingNode,
+    NoServiceRule,
+    NoEndpoints,
+    NoLocalEndpoints,
+    SourceRangeBlocked,
+    FirewallDrop,
+    NetworkPolicyDrop,
+    CniRouting,
+    EndpointUnreachable,
+    MtuMismatch,
+    StaleConntrack,
+    PodNotListening,
+    PodNotResponding,
+    ReplyPathBroken,
+    RpFilterDrop,
+    Inconclusive,
+}
+
+impl Code {
+    /// Every code, in the table's order.
+    pub const ALL: [Code; 19] = [
+        Code::Ok,
+        Code::NoArpReply,
+        Code::ArpConflict,
+        Code::NotReachingNode,
+        Code::NoServiceRule,
+        Code::NoEndpoints,
+        Code::NoLocalEndpoints,
+        Code::SourceRangeBlocked,
+        Code::FirewallDrop,
+        Code::NetworkPolicyDrop,
+        Code::CniRouting,
+        Code::EndpointUnreachable,
+        Code::MtuMismatch,
+        Code::StaleConntrack,
+        Code::PodNotListening,
+        Code::PodNotResponding,
+        Code::ReplyPathBroken,
+        Code::RpFilterDrop,
+        Code::Inconclusive,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Ok => "ok",
+            Code::NoArpReply => "no_arp_reply",
+            Code::ArpConflict => "arp_conflict",
+            Code::NotReachingNode => "not_reaching_node",
+            Code::NoServiceRule => "no_service_rule",
+            Code::NoEndpoints => "no_endpoints",
+            Code::NoLocalEndpoints => "no_local_endpoints",
+            Code::SourceRangeBlocked => "source_range_blocked",
+            Code::FirewallDrop => "firewall_drop",
+            Code::NetworkPolicyDrop => "network_policy_drop",
+            Code::CniRouting => "cni_routing",
+            Code::EndpointUnreachable => "endpoint_unreachable",
+            Code::MtuMismatch => "mtu_mismatch",
+            Code::StaleConntrack => "stale_conntrack",
+            Code::PodNotListening => "pod_not_listening",
+            Code::PodNotResponding => "pod_not_responding",
+            Code::ReplyPathBroken => "reply_path_broken",
+            Code::RpFilterDrop => "rp_filter_drop",
+            Code::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One diagnosed problem (or `ok`), with what supports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: Code,
+    /// The node where the fault is; None when it is not on a node (ARP, the segment).
+    pub node: Option<String>,
+    /// `node/iface` of the hop where packets were last seen or died.
+    pub hop: Option<String>,
+    pub summary: String,
+    /// Packet lines, rule lines, conntrack entries, drop reasons.
+    pub evidence: Vec<String>,
+    /// Commands to run next.
+    pub next_steps: Vec<String>,
+}
+
+impl Finding {
+    fn new(code: Code, node: Option<&str>, summary: String) -> Finding {
+        Finding {
+            code,
+            node: node.map(str::to_string),
+            hop: None,
+            summary,
+            evidence: Vec::new(),
+            next_steps: Vec::new(),
+        }
+    }
+
+    fn hop(mut self, hop: Option<String>) -> Finding {
+        self.hop = hop;
+        self
+    }
+
+    fn ev(mut self, lines: impl IntoIterator<Item = String>) -> Finding {
+        self.evidence.extend(lines);
+        self
+    }
+
+    fn next(mut self, cmd: String) -> Finding {
+        self.next_steps.push(cmd);
+        self
+    }
+}
+
+/// What a rule that stopped the packet is, from its owner and meaning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopClass {
+    NoEndpoints,
+    NoLocalEndpoints,
+    SourceRange,
+    Policy,
+    Firewall,
+    KubeProxy,
+}
+
+/// Policy engines: their DROP/REJECT is NetworkPolicy enforcement.
+const POLICY_OWNERS: [&str; 6] = [
+    "calico",
+    "kube-router",
+    "cilium",
+    "antrea",
+    "weave",
+    "network-policy",
+];
+
+/// Classify the rule that stopped a flow.
+pub fn classify(stop: &RuleLine, summary: &str) -> StopClass {
+    let text = format!(
+        "{} {} {summary}",
+        stop.meaning.as_deref().unwrap_or(""),
+        stop.text
+    );
+    if text.contains("has no endpoints") || text.contains("no real servers") {
+        StopClass::NoEndpoints
+    } else if text.contains("externalTrafficPolicy=Local") {
+        StopClass::NoLocalEndpoints
+    } else if text.contains("loadBalancerSourceRanges") {
+        StopClass::SourceRange
+    } else if POLICY_OWNERS.contains(&stop.owner.as_str()) {
+        StopClass::Policy
+    } else if stop.owner == "kube-proxy" {
+        StopClass::KubeProxy
+    } else {
+        StopClass::Firewall
+    }
+}
+
+fn hop_name(h: &Hop) -> String {
+    format!("{}/{}", h.node, h.iface)
+}
+
+fn first_hop(ev: &Evidence, role: HopRole) -> Option<&Hop> {
+    ev.hops_with(role).find(|h| h.error.is_none())
+}
+
+fn hop_line(h: &Hop) -> String {
+    let c = &h.counts;
+    format!(
+        "{}: {} probe packet(s) in ({} large, {} after DNAT), {} repl{} ({} large){}{}",
+        hop_name(h),
+        c.forward,
+        c.forward_large,
+        c.forward_dnat,
+        c.replies,
+        if c.replies == 1 { "y" } else { "ies" },
+        c.replies_large,
+        if c.rst > 0 {
+            format!(", {} RST", c.rst)
+        } else {
+            String::new()
+        },
+        if c.icmp_unreachable > 0 {
+            format!(", {} ICMP unreachable", c.icmp_unreachable)
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn hop_lines(ev: &Evidence, roles: &[HopRole]) -> Vec<String> {
+    ev.hops
+        .iter()
+        .filter(|h| roles.contains(&h.role) && h.error.is_none())
+        .flat_map(|h| {
+            let mut v = vec![hop_line(h)];
+            v.extend(h.counts.sample.iter().take(2).map(|s| format!("  {s}")));
+            v
+        })
+        .collect()
+}
+
+fn drop_lines<'a>(ev: &'a Evidence, node: Option<&'a str>) -> Vec<String> {
+    ev.drops
+        .iter()
+        .filter(|d| node.is_none_or(|n| d.node == n))
+        .take(4)
+        .map(|d| {
+            format!(
+                "kernel drop on {}/{}: {} at {} ({}x): {}",
+                d.node,
+                d.iface.as_deref().unwrap_or("-"),
+                d.reason,
+                d.location,
+                d.count,
+                d.packet
+            )
+        })
+        .collect()
+}
+
+fn rules_lines(r: &RulesEvidence) -> Vec<String> {
+    let mut v = vec![format!("rules for {}: {}", r.flow, r.summary)];
+    if let Some(s) = &r.stop {
+        v.push(format!("stopped by ({}): {}", s.owner, s.text));
+    }
+    v.extend(r.path.iter().take(8).map(|l| format!("  {l}")));
+    v
+}
+
+fn probe_lines(ev: &Evidence) -> Vec<String> {
+    let mut v = Vec::new();
+    for kind in [
+        ProbeKind::TcpSmall,
+        ProbeKind::TcpLarge,
+        ProbeKind::UdpSmall,
+        ProbeKind::UdpLarge,
+    ] {
+        let ps: Vec<&Probe> = ev.probes.iter().filter(|p| p.kind == kind).collect();
+        if ps.is_empty() {
+            continue;
+        }
+        let ok = ps.iter().filter(|p| p.result == ProbeResult::Ok).count();
+        let first_bad = ps.iter().find(|p| p.result != ProbeResult::Ok);
+        v.push(format!(
+            "probes {:?}: {ok}/{} answered{}",
+            kind,
+            ps.len(),
+            first_bad
+                .map(|p| format!("; e.g. sport {}: {:?} {}", p.sport, p.result, p.detail))
+                .unwrap_or_default()
+        ));
+    }
+    v
+}
+
+fn target_str(ev: &Evidence) -> String {
+    match ev.target {
+        Some(t) => match t.ip {
+            IpAddr::V6(ip) => format!("[{ip}]:{}/{}", t.port, t.proto.name()),
+            IpAddr::V4(ip) => format!("{ip}:{}/{}", t.port, t.proto.name()),
+        },
+        None => "the target".into(),
+    }
+}
+
+fn lb_ip(ev: &Evidence) -> String {
+    ev.target.map(|t| t.ip.to_string()).unwrap_or_default()
+}
+
+fn announcer(ev: &Evidence) -> Option<&NodeEvidence> {
+    ev.announcer.as_deref().and_then(|a| ev.node(a))
+}
+
+fn probes_sent(ev: &Evidence) -> bool {
+    ev.probed && !ev.probes.is_empty()
+}
+
+fn all_fail(ev: &Evidence) -> bool {
+    probes_sent(ev) && ev.probes.iter().all(|p| p.result != ProbeResult::Ok)
+}
+
+fn refused(ev: &Evidence) -> bool {
+    ev.probes
+        .iter()
+        .any(|p| matches!(p.result, ProbeResult::Refused | ProbeResult::Reset))
+}
+
+fn rules_next(node: &str, ev: &Evidence) -> String {
+    format!(
+        "hopdump rules explain --netns <{node}'s netns> --dst {} --src {}",
+        target_str(ev),
+        ev.client.map(|c| c.to_string()).unwrap_or("CLIENT".into())
+    )
+}
+
+/// A node whose rules answer "no endpoints" for the LB flow.
+fn no_endpoint_rules(n: &NodeEvidence) -> Option<&RulesEvidence> {
+    let r = n.rules.as_ref()?;
+    if !matches!(r.outcome, RuleOutcome::Reject | RuleOutcome::Drop) {
+        return None;
+    }
+    let s = r.stop.as_ref()?;
+    (classify(s, &r.summary) == StopClass::NoEndpoints).then_some(r)
+}
+
+// ---- the checks, in path order -------------------------------------------------------------
+
+/// The service has no endpoints: kube-proxy rejects on the announcer, or nobody announces and
+/// every node's rules say there are none (MetalLB withdraws such a service).
+fn check_no_endpoints(ev: &Evidence) -> Option<Finding> {
+    if let Some(a) = announcer(ev) {
+        let r = no_endpoint_rules(a)?;
+        return Some(
+            Finding::new(
+                Code::NoEndpoints,
+                Some(&a.name),
+                format!(
+                    "{} has no endpoints: kube-proxy on {} rejects the connection",
+                    target_str(ev),
+                    a.name
+                ),
+            )
+            .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+            .ev(rules_lines(r))
+            .ev(hop_lines(ev, &[HopRole::Client, HopRole::Uplink]))
+            .ev(probe_lines(ev))
+            .next("kubectl get endpointslices -A -l kubernetes.io/service-name=<svc>".into()),
+        );
+    }
+    if !ev.arp.responders.is_empty() || ev.nodes.is_empty() {
+        return None;
+    }
+    let with_rules: Vec<&NodeEvidence> = ev.nodes.iter().filter(|n| n.rules.is_some()).collect();
+    if with_rules.is_empty() || !with_rules.iter().all(|n| no_endpoint_rules(n).is_some()) {
+        return None;
+    }
+    let mut f = Finding::new(
+        Code::NoEndpoints,
+        None,
+        format!(
+            "nobody answers ARP for {} and every node's kube-proxy rules say the service has no endpoints (MetalLB withdraws a service without ready endpoints)",
+            lb_ip(ev)
+        ),
+    );
+    for n in with_rules {
+        if let Some(r) = &n.rules {
+            f = f.ev(rules_lines(r)
+                .into_iter()
+                .take(2)
+                .map(|l| format!("{}: {l}", n.name)));
+        }
+    }
+    Some(f.next("kubectl get endpointslices -A -l kubernetes.io/service-name=<svc>".into()))
+}
+
+fn check_no_arp_reply(ev: &Evidence) -> Option<Finding> {
+    if !ev.arp.asked || !ev.arp.responders.is_empty() {
+        return None;
+    }
+    let mut f = Finding::new(
+        Code::NoArpReply,
+        None,
+        format!(
+            "nobody answers ARP/neighbour discovery for {} on the client's segment ({} request(s) sent)",
+            lb_ip(ev),
+            ev.arp.requests
+        ),
+    )
+    .hop(first_hop(ev, HopRole::Client).map(hop_name));
+    if let Some(m) = &ev.arp.cached_mac {
+        f = f.ev([format!(
+            "client neighbour cache still holds {m} for the LB IP"
+        )]);
+    }
+    Some(
+        f.ev(probe_lines(ev))
+            .next("kubectl -n metallb-system logs -l component=speaker | grep -i announc".into())
+            .next(format!(
+                "hopdump arp {} --watch --netns <client netns>",
+                lb_ip(ev)
+            )),
+    )
+}
+
+fn check_arp_conflict(ev: &Evidence) -> Option<Finding> {
+    let macs = &ev.arp.responders;
+    if macs.len() < 2 {
+        return None;
+    }
+    // The responder that should not answer: one whose node cannot serve the LB flow.
+    let serves = |r: &ArpResponder| {
+        r.node
+            .as_deref()
+            .and_then(|n| ev.node(n))
+            .and_then(|n| n.rules.as_ref())
+            .is_some_and(|r| r.outcome == RuleOutcome::Dnat)
+    };
+    let culprit = macs
+        .iter()
+        .find(|r| !serves(r) && r.node.is_some())
+        .or_else(|| macs.iter().skip(1).find(|r| r.node.is_some()));
+    let node = culprit.and_then(|r| r.node.clone());
+    let mut f = Finding::new(
+        Code::ArpConflict,
+        node.as_deref(),
+        format!(
+            "{} MACs answer for {}: {}",
+            macs.len(),
+            lb_ip(ev),
+            macs.iter()
+                .map(|r| format!(
+                    "{} ({})",
+                    r.mac,
+                    r.node.as_deref().unwrap_or("unknown host")
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    f = f.ev(macs.iter().map(|r| {
+        format!(
+            "{} answered {} time(s){}",
+            r.mac,
+            r.frames,
+            r.node
+                .as_deref()
+                .map(|n| format!(
+                    " — {n}{}",
+                    r.iface
+                        .as_deref()
+                        .map(|i| format!("/{i}"))
+                        .unwrap_or_default()
+                ))
+                .unwrap_or_default()
+        )
+    }));
+    if let Some(n) = node.as_deref().and_then(|n| ev.node(n))
+        && let Some(r) = &n.rules
+    {
+        f = f.ev(rules_lines(r)
+            .into_iter()
+            .take(2)
+            .map(|l| format!("{}: {l}", n.name)));
+    }
+    Some(
+        f.ev(probe_lines(ev))
+            .next("kubectl -n metallb-system logs -l component=speaker | grep -i announc".into())
+            .next(
+                "kubectl get configmap -n kube-system kube-proxy -o yaml | grep strictARP".into(),
+            ),
+    )
+}
+
+fn check_rp_filter(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    let drops: Vec<&DropObs> = ev
+        .drops_on(&a.name)
+        .filter(|d| d.reason.contains("RPFILTER"))
+        .collect();
+    let strict_asym = a.rp_filter == Some(1)
+        && matches!((&a.route_to_client, &a.uplink), (Some(r), Some(u)) if r != u);
+    let arrived = ev.count(HopRole::Uplink, |c| c.forward) > 0;
+    let beyond = ev.count(HopRole::PodNetwork, |c| c.forward)
+        + ev.count(HopRole::RemoteUplink, |c| c.forward)
+        + ev.count(HopRole::Pod, |c| c.forward);
+    if drops.is_empty() && !(strict_asym && arrived && beyond == 0 && all_fail(ev)) {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Code::RpFilterDrop,
+            Some(&a.name),
+            format!(
+                "{} drops the client's packets by reverse-path filtering (rp_filter={}, replies to the client would leave by {})",
+                a.name,
+                a.rp_filter.map(|v| v.to_string()).unwrap_or("?".into()),
+                a.route_to_client.as_deref().unwrap_or("another interface")
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(drop_lines(ev, Some(&a.name)))
+        .ev([format!(
+            "{}: rp_filter {:?} on {}, route to the client via {}",
+            a.name,
+            a.rp_filter,
+            a.uplink.as_deref().unwrap_or("?"),
+            a.route_to_client.as_deref().unwrap_or("?")
+        )])
+        .ev(hop_lines(ev, &[HopRole::Client, HopRole::Uplink]))
+        .next(format!(
+            "ip netns exec <{} netns> sysctl net.ipv4.conf.all.rp_filter net.ipv4.conf.{}.rp_filter",
+            a.name,
+            a.uplink.as_deref().unwrap_or("eth0")
+        ))
+        .next("set rp_filter=2 (loose) or make the return route symmetric".into()),
+    )
+}
+
+fn check_not_reaching_node(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    if !probes_sent(ev) || !ev.has_hop(HopRole::Uplink) {
+        return None;
+    }
+    let sent = ev.count(HopRole::Client, |c| c.forward);
+    let arrived = ev.count(HopRole::Uplink, |c| c.forward);
+    if arrived > 0 || (ev.has_hop(HopRole::Client) && sent == 0) {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Code::NotReachingNode,
+            Some(&a.name),
+            format!(
+                "ARP for {} resolves to {}, but the client's packets never arrive on its uplink ({} sent)",
+                lb_ip(ev),
+                a.name,
+                sent
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(hop_lines(ev, &[HopRole::Client, HopRole::Uplink]))
+        .ev(probe_lines(ev))
+        .next("check the switch / hypervisor port security (MAC/IP anti-spoofing) for the node's port".into())
+        .next(format!(
+            "tcpdump -nei <switch port of {}> host {}",
+            a.name,
+            lb_ip(ev)
+        )),
+    )
+}
+
+fn check_no_service_rule(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    let r = a.rules.as_ref()?;
+    let no_rule = match r.outcome {
+        RuleOutcome::NoMatch => true,
+        // Accepted locally without DNAT: nothing for the service (e.g. the IP on lo).
+        RuleOutcome::Accept => r.targets.is_empty(),
+        _ => false,
+    };
+    if !no_rule {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Code::NoServiceRule,
+            Some(&a.name),
+            format!(
+                "packets for {} reach {}, but no kube-proxy rule handles LB-IP:port there",
+                target_str(ev),
+                a.name
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(rules_lines(r))
+        .ev(hop_lines(ev, &[HopRole::Client, HopRole::Uplink]))
+        .ev(drop_lines(ev, Some(&a.name)))
+        .next(format!(
+            "kubectl -n kube-system logs -l k8s-app=kube-proxy --field-selector spec.nodeName={}",
+            a.name
+        ))
+        .next(rules_next(&a.name, ev)),
+    )
+}
+
+/// A DROP/REJECT by a rule on the announcer (before or instead of DNAT), or on a DNAT
+/// target's branch; mapped to its class.
+fn rule_stop(ev: &Evidence, want: &[StopClass]) -> Option<(String, RuleLine, String)> {
+    let a = announcer(ev)?;
+    let r = a.rules.as_ref()?;
+    if matches!(r.outcome, RuleOutcome::Drop | RuleOutcome::Reject)
+        && let Some(s) = &r.stop
+        && want.contains(&classify(s, &r.summary))
+    {
+        return Some((a.name.clone(), s.clone(), r.summary.clone()));
+    }
+    for t in &r.targets {
+        if let Some(s) = &t.stop
+            && want.contains(&classify(s, &r.summary))
+        {
+            return Some((a.name.clone(), s.clone(), r.summary.clone()));
+        }
+    }
+    // The endpoint nodes' own rules for the DNATed flow.
+    for n in &ev.nodes {
+        if let Some(r) = &n.endpoint_rules
+            && matches!(r.outcome, RuleOutcome::Drop | RuleOutcome::Reject)
+            && let Some(s) = &r.stop
+            && want.contains(&classify(s, &r.summary))
+        {
+            return Some((n.name.clone(), s.clone(), r.summary.clone()));
+        }
+    }
+    None
+}
+
+fn stop_finding(ev: &Evidence, code: Code, want: &[StopClass], what: &str) -> Option<Finding> {
+    let (node, stop, summary) = rule_stop(ev, want)?;
+    // The rules say so; the packets must agree: probes did not all succeed.
+    if probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok) {
+        return None;
+    }
+    let n = ev.node(&node)?;
+    let mut f = Finding::new(code, Some(&node), format!("{what} on {node}: {summary}"))
+        .ev([format!("rule ({}): {}", stop.owner, stop.text)]);
+    if let Some(m) = &stop.meaning {
+        f = f.ev([format!("meaning: {m}")]);
+    }
+    if let Some(r) = n.rules.as_ref().or(n.endpoint_rules.as_ref()) {
+        f = f.ev(rules_lines(r).into_iter().skip(1));
+    }
+    let hop = ev
+        .hops
+        .iter()
+        .filter(|h| h.node == node && h.counts.forward > 0)
+        .next_back()
+        .map(hop_name);
+    Some(
+        f.hop(hop)
+            .ev(drop_lines(ev, Some(&node)))
+            .ev(hop_lines(
+                ev,
+                &[
+                    HopRole::Client,
+                    HopRole::Uplink,
+                    HopRole::RemoteUplink,
+                    HopRole::PodNetwork,
+                    HopRole::Pod,
+                ],
+            ))
+            .ev(probe_lines(ev))
+            .next(rules_next(&node, ev)),
+    )
+}
+
+fn check_no_local_endpoints(ev: &Evidence) -> Option<Finding> {
+    stop_finding(
+        ev,
+        Code::NoLocalEndpoints,
+        &[StopClass::NoLocalEndpoints],
+        "externalTrafficPolicy=Local and no local endpoint",
+    )
+    .map(|f| {
+        f.next("kubectl get svc <svc> -o jsonpath='{.spec.externalTrafficPolicy}'; kubectl get pods -o wide -l <selector>".into())
+    })
+}
+
+fn check_source_range(ev: &Evidence) -> Option<Finding> {
+    stop_finding(
+        ev,
+        Code::SourceRangeBlocked,
+        &[StopClass::SourceRange],
+        "loadBalancerSourceRanges exclude the client",
+    )
+    .map(|f| f.next("kubectl get svc <svc> -o jsonpath='{.spec.loadBalancerSourceRanges}'".into()))
+}
+
+fn check_firewall(ev: &Evidence) -> Option<Finding> {
+    stop_finding(
+        ev,
+        Code::FirewallDrop,
+        &[StopClass::Firewall],
+        "a host firewall rule drops the flow",
+    )
+}
+
+fn check_policy(ev: &Evidence) -> Option<Finding> {
+    stop_finding(
+        ev,
+        Code::NetworkPolicyDrop,
+        &[StopClass::Policy],
+        "NetworkPolicy enforcement drops the flow",
+    )
+    .map(|f| f.next("kubectl get networkpolicy -A".into()))
+}
+
+fn check_no_endpoints_late(ev: &Evidence) -> Option<Finding> {
+    stop_finding(
+        ev,
+        Code::NoEndpoints,
+        &[StopClass::NoEndpoints],
+        "the service has no endpoints",
+    )
+}
+
+/// DNAT targets the packets were sent to that were never seen on their node.
+fn dnat_targets(ev: &Evidence) -> Vec<&EndpointEvidence> {
+    ev.endpoints.iter().collect()
+}
+
+fn check_endpoint_unreachable(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    let r = a.rules.as_ref()?;
+    if r.outcome != RuleOutcome::Dnat || ev.endpoints.is_empty() {
+        return None;
+    }
+    let gone: Vec<&EndpointEvidence> = dnat_targets(ev).into_iter().filter(|e| !e.exists).collect();
+    if gone.is_empty() {
+        return None;
+    }
+    if probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok) {
+        return None;
+    }
+    let reached_pod = ev.count(HopRole::Pod, |c| c.forward) > 0;
+    let only_gone = gone.len() == ev.endpoints.len();
+    if !only_gone && reached_pod && !all_fail(ev) {
+        // Some endpoints work: still a problem, but name it.
+    }
+    Some(
+        Finding::new(
+            Code::EndpointUnreachable,
+            Some(&a.name),
+            format!(
+                "{} DNATs {} to {} that no interface holds (stale endpoint)",
+                a.name,
+                target_str(ev),
+                gone.iter()
+                    .map(|e| format!("{}:{}", e.addr, e.port))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .hop(
+            ev.hops
+                .iter()
+                .filter(|h| h.counts.forward > 0)
+                .next_back()
+                .map(hop_name),
+        )
+        .ev(gone.iter().map(|e| {
+            format!(
+                "endpoint {}:{}: no pod network namespace holds it{}",
+                e.addr,
+                e.port,
+                e.node
+                    .as_deref()
+                    .map(|n| format!(" (inside {n}'s pod CIDR)"))
+                    .unwrap_or_default()
+            )
+        }))
+        .ev(rules_lines(r))
+        .ev(hop_lines(ev, &[HopRole::Uplink, HopRole::RemoteUplink, HopRole::PodNetwork]))
+        .ev(drop_lines(ev, None))
+        .ev(probe_lines(ev))
+        .next("kubectl get endpointslices -A -l kubernetes.io/service-name=<svc> -o wide; kubectl get pods -o wide".into())
+        .next(format!(
+            "kubectl -n kube-system logs -l k8s-app=kube-proxy --field-selector spec.nodeName={}",
+            a.name
+        )),
+    )
+}
+
+fn check_cni_routing(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    let r = a.rules.as_ref()?;
+    if r.outcome != RuleOutcome::Dnat || !probes_sent(ev) {
+        return None;
+    }
+    if ev.count(HopRole::Uplink, |c| c.forward) == 0 {
+        return None;
+    }
+    // Remote endpoints that exist, whose node never saw the packets.
+    let lost: Vec<&EndpointEvidence> = ev
+        .endpoints
+        .iter()
+        .filter(|e| e.exists && e.node.as_deref().is_some_and(|n| n != a.name))
+        .filter(|e| {
+            let at_node: u32 = ev
+                .hops
+                .iter()
+                .filter(|h| {
+                    Some(h.node.as_str()) == e.node.as_deref()
+                        && h.error.is_none()
+                        && matches!(h.role, HopRole::RemoteUplink | HopRole::PodNetwork)
+                })
+                .map(|h| h.counts.forward)
+                .sum();
+            at_node == 0
+        })
+        .collect();
+    if lost.is_empty()
+        || lost.len()
+            < ev.endpoints
+                .iter()
+                .filter(|e| e.node.as_deref() != Some(&a.name))
+                .count()
+    {
+        return None;
+    }
+    if !all_fail(ev) && ev.endpoints.len() > lost.len() {
+        // Only some paths break; still report.
+    }
+    let routes: Vec<String> = a
+        .routes
+        .iter()
+        .filter(|(ip, _)| lost.iter().any(|e| e.addr == *ip))
+        .map(|(ip, r)| format!("{}: route to {ip}: {r}", a.name))
+        .collect();
+    Some(
+        Finding::new(
+            Code::CniRouting,
+            Some(&a.name),
+            format!(
+                "{} DNATs to {} but the packets never reach {} (pod network routing / overlay)",
+                a.name,
+                lost.iter()
+                    .map(|e| e.addr.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                lost.iter()
+                    .filter_map(|e| e.node.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(routes)
+        .ev(hop_lines(
+            ev,
+            &[
+                HopRole::Uplink,
+                HopRole::Overlay,
+                HopRole::RemoteUplink,
+                HopRole::PodNetwork,
+            ],
+        ))
+        .ev(drop_lines(ev, Some(&a.name)))
+        .ev(probe_lines(ev))
+        .next(format!(
+            "ip netns exec <{} netns> ip route get {}",
+            a.name,
+            lost.first().map(|e| e.addr.to_string()).unwrap_or_default()
+        ))
+        .next(
+            "kubectl -n kube-flannel logs ds/kube-flannel-ds (or your CNI's agent) on both nodes"
+                .into(),
+        ),
+    )
+}
+
+fn check_mtu(ev: &Evidence) -> Option<Finding> {
+    if !probes_sent(ev) {
+        return None;
+    }
+    let small_ok = ev.probes_of(false).any(|p| p.result == ProbeResult::Ok);
+    let large_bad = ev.probes_of(true).any(|p| p.result != ProbeResult::Ok);
+    if !small_ok || !large_bad {
+        return None;
+    }
+    // The first hop where large packets (either direction) stop appearing.
+    let mut prev: Option<&Hop> = None;
+    let mut culprit: Option<&Hop> = None;
+    let path: Vec<&Hop> = ev.hops.iter().filter(|h| h.error.is_none()).collect();
+    for h in &path {
+        if let Some(p) = prev
+            && p.counts.forward_large > 0
+            && h.counts.forward_large == 0
+            && h.role != HopRole::Client
+        {
+            culprit = Some(h);
+            break;
+        }
+        prev = Some(h);
+    }
+    if culprit.is_none() {
+        // Large replies leaving the pod side and not arriving back.
+        let mut later: Option<&Hop> = None;
+        for h in path.iter().rev() {
+            if let Some(l) = later
+                && l.counts.replies_large > 0
+                && h.counts.replies_large == 0
+            {
+                culprit = Some(h);
+                break;
+            }
+            later = Some(h);
+        }
+    }
+    let node = culprit
+        .map(|h| h.node.clone())
+        .or_else(|| ev.announcer.clone());
+    let mtus: Vec<String> = ev
+        .nodes
+        .iter()
+        .flat_map(|n| {
+            n.mtus
+                .iter()
+                .map(move |(i, m)| format!("{}/{i}: mtu {m}", n.name))
+        })
+        .collect();
+    Some(
+        Finding::new(
+            Code::MtuMismatch,
+            node.as_deref(),
+            format!(
+                "small packets pass, large ones vanish{}",
+                culprit
+                    .map(|h| format!(" before {}", hop_name(h)))
+                    .unwrap_or_default()
+            ),
+        )
+        .hop(culprit.map(hop_name))
+        .ev(mtus)
+        .ev(hop_lines(
+            ev,
+            &[
+                HopRole::Client,
+                HopRole::Uplink,
+                HopRole::RemoteUplink,
+                HopRole::PodNetwork,
+                HopRole::Pod,
+            ],
+        ))
+        .ev(drop_lines(ev, None))
+        .ev(probe_lines(ev))
+        .next(
+            "ip link show | grep mtu  # on every node and the pod network; make them agree".into(),
+        )
+        .next("ping -M do -s 1472 <LB IP>  # from the client".into()),
+    )
+}
+
+fn check_stale_conntrack(ev: &Evidence) -> Option<Finding> {
+    let a = announcer(ev)?;
+    let r = a.rules.as_ref()?;
+    let current: Vec<IpAddr> = r.targets.iter().map(|t| t.addr).collect();
+    let stale: Vec<&CtObs> = a
+        .conntrack
+        .iter()
+        .filter(|c| !current.contains(&c.to) && Some(c.to) != ev.target.map(|t| t.ip))
+        .filter(|c| {
+            ev.watched
+                .iter()
+                .any(|w| w.sport == c.client_port && w.client == c.client && w.replies == 0)
+        })
+        .collect();
+    if stale.is_empty() || current.is_empty() {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Code::StaleConntrack,
+            Some(&a.name),
+            format!(
+                "live traffic from {} follows a conntrack entry on {} to {} which is no longer an endpoint (now: {})",
+                stale
+                    .iter()
+                    .map(|c| format!("{}:{}", c.client, c.client_port))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                a.name,
+                stale.iter().map(|c| c.to.to_string()).collect::<Vec<_>>().join(", "),
+                current.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(stale.iter().map(|c| format!("conntrack on {}: {}", a.name, c.line)))
+        .ev(ev.watched.iter().map(|w| {
+            format!(
+                "watched flow {}:{}: {} packet(s) in, {} repl{}",
+                w.client,
+                w.sport,
+                w.forward,
+                w.replies,
+                if w.replies == 1 { "y" } else { "ies" }
+            )
+        }))
+        .ev(rules_lines(r).into_iter().take(1))
+        .next(format!(
+            "hopdump conntrack --netns <{} netns> {}  # then --delete-stale --yes",
+            a.name,
+            lb_ip(ev)
+        )),
+    )
+}
+
+fn endpoint_node_of(ev: &Evidence, ip: Option<IpAddr>) -> Option<String> {
+    let ip = ip?;
+    ev.endpoints.iter().find(|e| e.addr == ip)?.node.clone()
+}
+
+fn check_pod_not_listening(ev: &Evidence) -> Option<Finding> {
+    let pod_hop = ev
+        .hops_with(HopRole::Pod)
+        .chain(ev.hops_with(HopRole::PodNetwork))
+        .find(|h| h.counts.forward > 0 && (h.counts.rst > 0 || h.counts.icmp_unreachable > 0))?;
+    if !refused(ev) && !all_fail(ev) {
+        return None;
+    }
+    let node = endpoint_node_of(ev, pod_hop.endpoint).unwrap_or(pod_hop.node.clone());
+    Some(
+        Finding::new(
+            Code::PodNotListening,
+            Some(&node),
+            format!(
+                "the pod{} answers {} — nothing listens on the target port",
+                pod_hop
+                    .endpoint
+                    .map(|e| format!(" {e}"))
+                    .unwrap_or_default(),
+                if pod_hop.counts.rst > 0 {
+                    "TCP RST"
+                } else {
+                    "ICMP port unreachable"
+                }
+            ),
+        )
+        .hop(Some(hop_name(pod_hop)))
+        .ev(hop_lines(ev, &[HopRole::PodNetwork, HopRole::Pod]))
+        .ev(probe_lines(ev))
+        .next("kubectl get pod <pod> -o jsonpath='{.spec.containers[*].ports}'; kubectl exec <pod> -- ss -lntu".into())
+        .next("compare the Service's targetPort with the port the app binds".into()),
+    )
+}
+
+fn check_pod_not_responding(ev: &Evidence) -> Option<Finding> {
+    if !all_fail(ev) {
+        return None;
+    }
+    let pod_hop = ev
+        .hops_with(HopRole::Pod)
+        .find(|h| h.error.is_none() && h.counts.forward > 0 && h.counts.replies == 0)?;
+    let node = endpoint_node_of(ev, pod_hop.endpoint).unwrap_or(pod_hop.node.clone());
+    Some(
+        Finding::new(
+            Code::PodNotResponding,
+            Some(&node),
+            format!(
+                "packets reach the pod's interface {}, nothing comes back",
+                hop_name(pod_hop)
+            ),
+        )
+        .hop(Some(hop_name(pod_hop)))
+        .ev(hop_lines(ev, &[HopRole::PodNetwork, HopRole::Pod]))
+        .ev(drop_lines(ev, None))
+        .ev(probe_lines(ev))
+        .next(
+            "kubectl logs <pod>; kubectl exec <pod> -- ss -lntu; check the pod's own firewall"
+                .into(),
+        ),
+    )
+}
+
+fn check_reply_path(ev: &Evidence) -> Option<Finding> {
+    if !all_fail(ev) {
+        return None;
+    }
+    let a = announcer(ev)?;
+    let pod_replies =
+        ev.count(HopRole::Pod, |c| c.replies) + ev.count(HopRole::PodNetwork, |c| c.replies);
+    if pod_replies == 0 {
+        return None;
+    }
+    let back_at_uplink = ev.count(HopRole::Uplink, |c| c.replies);
+    let around = ev.count(HopRole::Client, |c| c.replies_un_nated);
+    if back_at_uplink > 0 && around == 0 {
+        return None;
+    }
+    let masq = a.rules.as_ref().map(|r| r.masquerade);
+    Some(
+        Finding::new(
+            Code::ReplyPathBroken,
+            Some(&a.name),
+            format!(
+                "the pod answers, but its replies do not return through {} (the node that DNATed){}",
+                a.name,
+                if around > 0 {
+                    format!("; {around} repl(ies) reached the client from the pod IP, un-NATed")
+                } else {
+                    String::new()
+                }
+            ),
+        )
+        .hop(first_hop(ev, HopRole::Uplink).map(hop_name))
+        .ev(match masq {
+            Some(false) => vec![format!("{}: no masquerade (SNAT) for the flow", a.name)],
+            _ => Vec::new(),
+        })
+        .ev(a.rules.iter().flat_map(rules_lines))
+        .ev(hop_lines(ev, &[HopRole::Client, HopRole::Uplink, HopRole::RemoteUplink, HopRole::PodNetwork, HopRole::Pod]))
+        .ev(probe_lines(ev))
+        .next(format!(
+            "iptables -t nat -S KUBE-POSTROUTING on {} (or nft list chain ip kube-proxy masquerading)",
+            a.name
+        )),
+    )
+}
+
+fn check_ok(ev: &Evidence) -> Option<Finding> {
+    let probes_ok = probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok);
+    let watched_ok = !ev.watched.is_empty() && ev.watched.iter().all(|w| w.replies > 0);
+    let watched_bad = ev.watched.iter().any(|w| w.forward > 0 && w.replies == 0);
+    if !(probes_ok || (!ev.probed && watched_ok)) || watched_bad {
+        return None;
+    }
+    Some(
+        Finding::new(
+            Code::Ok,
+            None,
+            format!(
+                "{} works end to end via {}",
+                target_str(ev),
+                ev.announcer.as_deref().unwrap_or("?")
+            ),
+        )
+        .ev(probe_lines(ev))
+        .ev(hop_lines(
+            ev,
+            &[
+                HopRole::Client,
+                HopRole::Uplink,
+                HopRole::RemoteUplink,
+                HopRole::PodNetwork,
+                HopRole::Pod,
+            ],
+        )),
+    )
+}
+
+type Check = fn(&Evidence) -> Option<Finding>;
+
+/// The checks in verdict order: the first that fires is the verdict.
+pub const CHECKS: &[Check] = &[
+    check_no_endpoints,
+    check_no_arp_reply,
+    check_arp_conflict,
+    check_not_reaching_node,
+    check_rp_filter,
+    check_no_service_rule,
+    check_no_local_endpoints,
+    check_source_range,
+    check_no_endpoints_late,
+    check_firewall,
+    check_policy,
+    check_endpoint_unreachable,
+    check_cni_routing,
+    check_mtu,
+    check_stale_conntrack,
+    check_pod_not_listening,
+    check_pod_not_responding,
+    check_reply_path,
+    check_ok,
+];
+
+fn inconclusive(ev: &Evidence) -> Finding {
+    let mut f = Finding::new(
+        Code::Inconclusive,
+        None,
+        "not enough evidence to name where the packets die".into(),
+    )
+    .ev(probe_lines(ev))
+    .ev(hop_lines(
+        ev,
+        &[
+            HopRole::Client,
+            HopRole::Uplink,
+            HopRole::RemoteUplink,
+            HopRole::PodNetwork,
+            HopRole::Pod,
+        ],
+    ))
+    .ev(drop_lines(ev, None));
+    for m in &ev.missing {
+        f = f.ev([format!("missing: {m}")]);
+    }
+    if ev.announcer.is_none() {
+        f = f.next(
+            "give every node with --node NAME=netns:NS (or local) so ARP answers map to a node"
+                .into(),
+        );
+    }
+    if !ev.probed {
+        f = f.next(
+            "run without --no-probe, or with --client netns:NS, so probes exercise the path".into(),
+        );
+    }
+    f.next("hopdump trace ... -w trace.pcapng and open it in Wireshark".into())
+}
+
+/// Run every check; the verdict is the first failure on the path (or `ok`), `findings` the
+/// further problems. `ok` is never a further finding.
+pub fn diagnose(ev: &Evidence) -> (Finding, Vec<Finding>) {
+    let mut all: Vec<Finding> = CHECKS.iter().filter_map(|c| c(ev)).collect();
+    // `ok` only stands when nothing else fired.
+    if all.len() > 1 {
+        all.retain(|f| f.code != Code::Ok);
+    }
+    // One finding per code.
+    let mut seen = Vec::new();
+    all.retain(|f| {
+        if seen.contains(&f.code) {
+            false
+        } else {
+            seen.push(f.code);
+            true
+        }
+    });
+    let mut it = all.into_iter();
+    match it.next() {
+        Some(v) => (v, it.collect()),
+        None => (inconclusive(ev), Vec::new()),
+    }
+}
