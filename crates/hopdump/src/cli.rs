@@ -32,6 +32,33 @@ pub enum Command {
     Arp(ArpArgs),
     /// The conntrack table over netlink: NAT explained (which pod), stale entries, safe delete.
     Conntrack(ConntrackArgs),
+    /// Where LoadBalancer traffic dies, and why: plan the path, capture every hop at once,
+    /// probe, follow packets through NAT, read rules/conntrack/drops, print the verdict.
+    Trace(TraceArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT).
+    pub target: String,
+    /// A node: NAME=netns:NS (a network namespace on this host) or NAME=local (repeatable).
+    #[arg(long = "node", value_name = "NAME=netns:NS|local")]
+    pub nodes: Vec<String>,
+    /// Where probes are sent from and the client side is captured: netns:NS (default: here).
+    #[arg(long, value_name = "netns:NS")]
+    pub client: Option<String>,
+    /// Do not send probes; only watch real traffic.
+    #[arg(long = "no-probe")]
+    pub no_probe: bool,
+    /// Observation window (default 3s): seconds or with a unit (500ms, 3s).
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// Write everything captured to a pcapng file, one interface per hop (`node/iface`).
+    #[arg(short = 'w', value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Print the versioned JSON document (hopdump.trace/v1) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]

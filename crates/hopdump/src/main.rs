@@ -10,10 +10,12 @@ mod cmd_conntrack;
 mod cmd_drops;
 mod cmd_read;
 mod cmd_rules;
+mod cmd_trace;
 mod names;
 mod node_state;
 mod render;
 mod timefmt;
+mod trace;
 
 use std::process::ExitCode;
 
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         cli::Command::Drops(args) => cmd_drops::run(args),
         cli::Command::Arp(args) => cmd_arp::run(args),
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
+        cli::Command::Trace(args) => cmd_trace::run(args),
     };
     match result {
         Ok(code) => code,

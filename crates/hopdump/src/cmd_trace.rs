@@ -1,0 +1,666 @@
+//! `hopdump trace`: where LoadBalancer traffic dies, and why. Reads top to bottom: plan hops ->
+//! start captures (wait until ready) -> send probes -> stop -> correlate -> collect node
+//! evidence -> diagnose -> render. The verdict comes from hopdump-engine.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use hopdump_capture::{LiveCapture, LiveOptions, Netns, PointSpec};
+use hopdump_engine::{
+    Evidence, Finding, Hop, HopCounts, HopRole, NodeEvidence, TraceReport, diagnose,
+};
+use hopdump_rules::{Flow, Proto as RProto};
+use hopdump_wire::LinkType;
+
+use crate::cli::TraceArgs;
+use crate::trace::collect::{self, Matcher};
+use crate::trace::plan::{self, HopPlan, NodeSpec, NsInfo};
+use crate::trace::probe;
+
+/// A captured frame kept until correlation.
+struct Captured {
+    point: usize,
+    ts_ns: u64,
+    orig_len: u32,
+    data: Vec<u8>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Everything the plan step found.
+struct Planned {
+    ev: Evidence,
+    hops: Vec<HopPlan>,
+    client_ns: Netns,
+    nodes: Vec<(NodeSpec, NsInfo)>,
+}
+
+/// Step 1: nodes' state, ARP, rules on the announcer, endpoints, hops.
+fn plan_path(args: &TraceArgs) -> Result<Planned> {
+    let target = plan::parse_target(&args.target)?;
+    let specs = args
+        .nodes
+        .iter()
+        .map(|s| plan::parse_node(s))
+        .collect::<Result<Vec<_>>>()?;
+    if specs.is_empty() {
+        bail!("give the nodes with --node NAME=netns:NS or --node NAME=local");
+    }
+    let client_ns = plan::parse_client(args.client.as_deref())?;
+    let client_info = plan::ns_info(&client_ns, vec![target.ip])?;
+    let v6 = target.ip.is_ipv6();
+    let mut ev = Evidence {
+        target: Some(target),
+        started_unix_ms: unix_ms(),
+        probed: !args.no_probe,
+        ..Evidence::default()
+    };
+    // Nodes' interfaces first (their MACs name the ARP answers).
+    let infos: Vec<NsInfo> = specs
+        .iter()
+        .map(|s| plan::ns_info(&s.netns, Vec::new()))
+        .collect::<Result<_>>()?;
+    let mut nodes: Vec<(NodeSpec, NsInfo)> = specs.into_iter().zip(infos).collect();
+    let (arp, client_iface, _) = plan::arp(&client_ns, target.ip, &nodes)?;
+    let client_ip = client_info
+        .iface(&client_iface)
+        .and_then(|i| i.addrs.iter().map(|(a, _)| *a).find(|a| a.is_ipv6() == v6));
+    ev.client = client_ip;
+    ev.announcer = arp
+        .responders
+        .iter()
+        .filter_map(|r| r.node.clone())
+        .next();
+    if ev.announcer.is_none() && arp.responders.is_empty()
+        && let Some(m) = &arp.cached_mac
+    {
+        ev.announcer = nodes
+            .iter()
+            .find(|(_, i)| i.iface_with_mac(m).is_some())
+            .map(|(n, _)| n.name.clone());
+    }
+    let announcer_uplink = |nodes: &[(NodeSpec, NsInfo)], name: &str| -> Option<String> {
+        let (_, info) = nodes.iter().find(|(n, _)| n.name == name)?;
+        arp.responders
+            .iter()
+            .chain(std::iter::empty())
+            .find_map(|r| info.iface_with_mac(&r.mac).map(|i| i.name.clone()))
+            .or_else(|| {
+                arp.cached_mac
+                    .as_deref()
+                    .and_then(|m| info.iface_with_mac(m))
+                    .map(|i| i.name.clone())
+            })
+    };
+    // Rules of the LB flow on every node (the announcer's decides; the others tell a
+    // withdrawn or conflicting speaker apart), read in parallel.
+    let flow = Flow {
+        src: client_ip.unwrap_or(if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 10))
+        }),
+        sport: 33333,
+        dst: target.ip,
+        dport: target.port,
+        proto: match target.proto {
+            hopdump_engine::Proto::Tcp => RProto::Tcp,
+            hopdump_engine::Proto::Udp => RProto::Udp,
+        },
+        in_iface: None,
+    };
+    let handles: Vec<_> = nodes
+        .iter()
+        .map(|(n, info)| {
+            let netns = n.netns.clone();
+            let mut flow = flow.clone();
+            flow.in_iface = announcer_uplink(&nodes, &n.name).or_else(|| {
+                client_ip
+                    .and_then(|_| info.ifaces.iter().find(|i| i.name != "lo"))
+                    .map(|i| i.name.clone())
+            });
+            std::thread::spawn(move || plan::explain_on(&netns, flow, v6))
+        })
+        .collect();
+    let mut node_ev: Vec<NodeEvidence> = Vec::new();
+    for ((n, _), h) in nodes.iter().zip(handles) {
+        let mut ne = NodeEvidence {
+            name: n.name.clone(),
+            uplink: announcer_uplink(&nodes, &n.name),
+            ..NodeEvidence::default()
+        };
+        match h.join() {
+            Ok(Ok(r)) => ne.rules = Some(r),
+            Ok(Err(e)) => {
+                ne.notes.push(format!("rules: {e:#}"));
+                ev.missing.push(format!("rules of {}: {e:#}", n.name));
+            }
+            Err(_) => ev.missing.push(format!("rules of {}: reader panicked", n.name)),
+        }
+        node_ev.push(ne);
+    }
+    // Endpoints: the announcer's DNAT targets.
+    let targets = ev
+        .announcer
+        .as_deref()
+        .and_then(|a| node_ev.iter().find(|n| n.name == a))
+        .and_then(|n| n.rules.as_ref())
+        .map(|r| r.targets.clone())
+        .unwrap_or_default();
+    // Routes on every node to each endpoint and to the client.
+    let mut ask: Vec<IpAddr> = targets.iter().map(|t| t.addr).collect();
+    ask.extend(client_ip);
+    for (n, info) in nodes.iter_mut() {
+        let fresh = plan::ns_info(&n.netns, ask.clone())?;
+        *info = fresh;
+    }
+    let uplinks: Vec<Option<String>> = nodes
+        .iter()
+        .map(|(n, info)| {
+            announcer_uplink(&nodes, &n.name).or_else(|| {
+                client_ip
+                    .and_then(|c| info.route(c))
+                    .and_then(|r| r.dev.clone())
+            })
+        })
+        .collect();
+    let eps = plan::endpoints(&targets, &nodes, &uplinks);
+    for ((n, info), (ne, up)) in nodes.iter().zip(node_ev.iter_mut().zip(&uplinks)) {
+        debug_assert_eq!(n.name, ne.name);
+        ne.uplink = up.clone();
+        ne.route_to_client = client_ip.and_then(|c| info.route(c)).and_then(|r| r.dev.clone());
+        ne.rp_filter = up.as_deref().and_then(|u| info.rp(u));
+        ne.mtus = info
+            .ifaces
+            .iter()
+            .filter(|i| i.name != "lo")
+            .map(|i| (i.name.clone(), i.mtu))
+            .collect();
+        ne.routes = targets
+            .iter()
+            .filter_map(|t| info.route(t.addr).map(|r| (t.addr, r.describe())))
+            .collect();
+    }
+    // Hops: client NIC, announcer uplink (+ overlay), then per endpoint node: uplink,
+    // pod network device, the pod.
+    let mut hops: Vec<HopPlan> = Vec::new();
+    let mut add = |h: HopPlan| {
+        if !hops.iter().any(|x| x.label() == h.label()) {
+            hops.push(h);
+        }
+    };
+    add(HopPlan {
+        node: "client".into(),
+        iface: client_iface.clone(),
+        role: HopRole::Client,
+        netns: client_ns.clone(),
+        endpoint: None,
+        dev: client_iface.clone(),
+    });
+    if let Some(a) = ev.announcer.clone()
+        && let Some(((spec, info), up)) = nodes
+            .iter()
+            .zip(&uplinks)
+            .find(|((n, _), _)| n.name == a)
+    {
+        if let Some(up) = up {
+            add(HopPlan {
+                node: a.clone(),
+                iface: up.clone(),
+                role: HopRole::Uplink,
+                netns: spec.netns.clone(),
+                endpoint: None,
+                dev: up.clone(),
+            });
+        }
+        for (e, _) in &eps {
+            if e.node.as_deref() == Some(a.as_str()) {
+                continue;
+            }
+            if let Some(dev) = info.route(e.addr).and_then(|r| r.dev.clone())
+                && Some(&dev) != up.as_ref()
+            {
+                add(HopPlan {
+                    node: a.clone(),
+                    iface: dev.clone(),
+                    role: HopRole::Overlay,
+                    netns: spec.netns.clone(),
+                    endpoint: None,
+                    dev,
+                });
+            }
+        }
+        for ((e, pod), _) in eps.iter().zip(0..) {
+            let Some(en) = e.node.as_deref() else {
+                continue;
+            };
+            let Some(((espec, einfo), eup)) =
+                nodes.iter().zip(&uplinks).find(|((n, _), _)| n.name == en)
+            else {
+                continue;
+            };
+            if en != a
+                && let Some(eup) = eup
+            {
+                add(HopPlan {
+                    node: en.to_string(),
+                    iface: eup.clone(),
+                    role: HopRole::RemoteUplink,
+                    netns: espec.netns.clone(),
+                    endpoint: None,
+                    dev: eup.clone(),
+                });
+            }
+            if let Some(dev) = einfo.route(e.addr).and_then(|r| r.dev.clone()) {
+                add(HopPlan {
+                    node: en.to_string(),
+                    iface: dev.clone(),
+                    role: HopRole::PodNetwork,
+                    netns: espec.netns.clone(),
+                    endpoint: None,
+                    dev,
+                });
+            }
+            if let Some((pns, pdev)) = pod {
+                add(HopPlan {
+                    node: en.to_string(),
+                    iface: format!("pod-{}:{pdev}", e.addr),
+                    role: HopRole::Pod,
+                    netns: pns.clone(),
+                    endpoint: Some(e.addr),
+                    dev: pdev.clone(),
+                });
+            }
+        }
+    }
+    ev.arp = arp;
+    ev.nodes = node_ev;
+    ev.endpoints = eps.into_iter().map(|(e, _)| e).collect();
+    Ok(Planned {
+        ev,
+        hops,
+        client_ns,
+        nodes,
+    })
+}
+
+fn capture_filter(ev: &Evidence) -> String {
+    let mut hosts: Vec<IpAddr> = ev.target.map(|t| t.ip).into_iter().collect();
+    hosts.extend(ev.endpoints.iter().map(|e| e.addr));
+    let mut parts: Vec<String> = hosts.iter().map(|h| format!("host {h}")).collect();
+    parts.push("icmp".into());
+    parts.push("icmp6".into());
+    parts.push("udp port 8472 or udp port 4789 or udp port 6081".into());
+    parts.join(" or ")
+}
+
+/// Steps 2-4: capture all hops and trace drops, probe, stop.
+fn observe(
+    p: &mut Planned,
+    args: &TraceArgs,
+    duration: Duration,
+) -> Result<(Vec<Captured>, Vec<hopdump_capture::PointInfo>, Vec<hopdump_drops::DropEvent>, Vec<(u32, String)>)> {
+    let specs: Vec<PointSpec> = p
+        .hops
+        .iter()
+        .map(|h| PointSpec {
+            label: h.label(),
+            netns: h.netns.clone(),
+            iface: h.dev.clone(),
+        })
+        .collect();
+    let opts = LiveOptions {
+        snaplen: 262_144,
+        promisc: false,
+        filter: Some(capture_filter(&p.ev)),
+        immediate: true,
+        ..LiveOptions::default()
+    };
+    let live = LiveCapture::start(&specs, &opts).context("start captures")?;
+    let infos = live.points().to_vec();
+    // Kernel drop tracing on the nodes (and pods) of the path.
+    let mut ns_names: Vec<(u32, String)> = Vec::new();
+    for (n, _) in &p.nodes {
+        let path = n.netns.path().unwrap_or_else(|| "/proc/thread-self/ns/net".into());
+        if let Ok(ino) = hopdump_drops::netns_inode(&path) {
+            ns_names.push((ino, n.name.clone()));
+        }
+    }
+    for h in p.hops.iter().filter(|h| h.role == HopRole::Pod) {
+        if let Some(path) = h.netns.path()
+            && let Ok(ino) = hopdump_drops::netns_inode(&path)
+        {
+            ns_names.push((ino, h.node.clone()));
+        }
+    }
+    let tracer = match hopdump_drops::Tracer::start(&hopdump_drops::TraceOptions {
+        filter: String::new(),
+        netns: ns_names.clone(),
+        keep_noise: false,
+        backend: hopdump_drops::Backend::Auto,
+        allow_tracefs: false,
+    }) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            p.ev.missing.push(format!(
+                "kernel drop reasons: {e} (needs root and eBPF; `hopdump drops` tells more)"
+            ));
+            None
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let cap = std::thread::spawn(move || {
+        let mut frames = Vec::new();
+        let stats = live.run(&stop2, |f| {
+            frames.push(Captured {
+                point: f.point,
+                ts_ns: f.ts_ns,
+                orig_len: f.orig_len,
+                data: f.data.to_vec(),
+            });
+            frames.len() < 200_000
+        });
+        (frames, stats)
+    });
+    let t0 = Instant::now();
+    if args.no_probe || p.ev.target.is_none() || (p.ev.arp.responders.is_empty() && p.ev.arp.cached_mac.is_none()) {
+        if !args.no_probe {
+            p.ev.probed = false;
+            p.ev.missing.push("probes: not sent, nobody answers for the LB IP".into());
+        }
+    } else if let Some(t) = p.ev.target {
+        let kinds = probe::plan(t.proto, p.ev.endpoints.len());
+        p.ev.probes = probe::run(&p.client_ns, SocketAddr::new(t.ip, t.port), &kinds);
+    }
+    let min = if args.duration.is_some() { duration } else { Duration::from_millis(300) };
+    let until = (t0 + duration).max(Instant::now() + Duration::from_millis(200));
+    let until = if args.duration.is_some() { until } else { (Instant::now() + min).min(until) };
+    let mut drops = Vec::new();
+    while Instant::now() < until {
+        let left = until.saturating_duration_since(Instant::now());
+        match &tracer {
+            Some(t) => match t.events().recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(e) => drops.push(e),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(_) => std::thread::sleep(left.min(Duration::from_millis(50))),
+            },
+            None => std::thread::sleep(left.min(Duration::from_millis(50))),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (frames, stats) = cap.join().map_err(|_| anyhow::anyhow!("capture thread panicked"))?;
+    if let Err(e) = stats {
+        p.ev.missing.push(format!("capture: {e}"));
+    }
+    if let Some(t) = tracer {
+        while let Ok(e) = t.events().try_recv() {
+            drops.push(e);
+        }
+        let _ = t.stop();
+    }
+    p.ev.duration_ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(0);
+    Ok((frames, infos, drops, ns_names))
+}
+
+/// Step 5: correlate frames hop by hop, and drops.
+fn correlate(
+    p: &mut Planned,
+    frames: &[Captured],
+    infos: &[hopdump_capture::PointInfo],
+    drops: &[hopdump_drops::DropEvent],
+    ns_names: &[(u32, String)],
+) {
+    let Some(target) = p.ev.target else {
+        return;
+    };
+    let m = Matcher {
+        target,
+        client: p.ev.client,
+        endpoints: p.ev.endpoints.iter().map(|e| (e.addr, e.port)).collect(),
+        probe_ports: p.ev.probes.iter().map(|x| x.sport).filter(|s| *s != 0).collect(),
+    };
+    let mut counts: Vec<HopCounts> = vec![HopCounts::default(); p.hops.len()];
+    let mut watched = Vec::new();
+    for f in frames {
+        let link = infos
+            .get(f.point)
+            .map(|i| LinkType::from_linktype(i.linktype))
+            .unwrap_or(LinkType::Ethernet);
+        if let Some(s) = m.classify(link, &f.data, f.orig_len) {
+            if let Some(c) = counts.get_mut(f.point) {
+                collect::count(c, &s, link, &f.data, f.orig_len);
+            }
+            let role = p.hops.get(f.point).map(|h| h.role);
+            if matches!(role, Some(HopRole::Client) | Some(HopRole::Uplink)) {
+                collect::watch(&mut watched, &s, &m.probe_ports);
+            }
+        }
+    }
+    // A flow counts once: prefer the uplink's view (the client's may be absent).
+    watched.retain(|w: &hopdump_engine::WatchedFlow| w.forward > 0);
+    p.ev.watched = watched;
+    p.ev.hops = p
+        .hops
+        .iter()
+        .zip(counts)
+        .map(|(h, c)| Hop {
+            node: h.node.clone(),
+            iface: h.iface.clone(),
+            role: h.role,
+            endpoint: h.endpoint,
+            counts: c,
+            error: None,
+        })
+        .collect();
+    let obs: Vec<_> = drops
+        .iter()
+        .filter_map(|d| {
+            let node = ns_names
+                .iter()
+                .find(|(i, _)| *i == d.netns_inode)
+                .map(|(_, n)| n.as_str())
+                .unwrap_or(d.netns.as_str());
+            collect::drop_obs(&m, node, d)
+        })
+        .collect();
+    p.ev.drops = collect::merge_drops(obs);
+}
+
+/// Step 6: node evidence that is read after the window (conntrack).
+fn node_evidence(p: &mut Planned) {
+    let Some(t) = p.ev.target else {
+        return;
+    };
+    for (n, _) in &p.nodes {
+        if Some(&n.name) != p.ev.announcer.as_ref() {
+            continue;
+        }
+        match hopdump_node::in_netns(&n.netns, "conntrack", hopdump_node::conntrack::dump) {
+            Ok(entries) => {
+                if let Some(ne) = p.ev.nodes.iter_mut().find(|x| x.name == n.name) {
+                    ne.conntrack = collect::conntrack(&entries, &t);
+                }
+            }
+            Err(e) => p.ev.missing.push(format!("conntrack on {}: {e}", n.name)),
+        }
+    }
+    // The endpoint nodes' own rules for the DNATed flow, as it arrives there.
+    let Some(a) = p.ev.announcer.clone() else {
+        return;
+    };
+    let masq = p
+        .ev
+        .node(&a)
+        .and_then(|n| n.rules.as_ref())
+        .is_some_and(|r| r.masquerade);
+    let a_ip = p
+        .nodes
+        .iter()
+        .find(|(n, _)| n.name == a)
+        .and_then(|(_, i)| {
+            let up = p.ev.node(&a)?.uplink.clone()?;
+            i.iface(&up)?.addrs.iter().map(|(ip, _)| *ip).find(|ip| ip.is_ipv6() == t.ip.is_ipv6())
+        });
+    for e in p.ev.endpoints.clone() {
+        let Some(en) = e.node.clone() else { continue };
+        if en == a {
+            continue;
+        }
+        let Some((spec, _)) = p.nodes.iter().find(|(n, _)| n.name == en) else {
+            continue;
+        };
+        let src = if masq { a_ip } else { p.ev.client };
+        let Some(src) = src else { continue };
+        let flow = Flow {
+            src,
+            sport: 33333,
+            dst: e.addr,
+            dport: e.port,
+            proto: match t.proto {
+                hopdump_engine::Proto::Tcp => RProto::Tcp,
+                hopdump_engine::Proto::Udp => RProto::Udp,
+            },
+            in_iface: p.ev.node(&en).and_then(|n| n.uplink.clone()),
+        };
+        if let Ok(r) = plan::explain_on(&spec.netns, flow, t.ip.is_ipv6())
+            && let Some(ne) = p.ev.nodes.iter_mut().find(|x| x.name == en)
+        {
+            ne.endpoint_rules = Some(r);
+        }
+    }
+}
+
+fn write_pcapng(path: &std::path::Path, hops: &[HopPlan], infos: &[hopdump_capture::PointInfo], frames: &[Captured]) -> Result<()> {
+    let mut w = hopdump_capture::CaptureWriter::create(path, hopdump_capture::FileFormat::for_path(path))?;
+    for (h, i) in hops.iter().zip(infos) {
+        w.add_interface(&hopdump_capture::WriterInterface {
+            name: h.label(),
+            description: format!("{} {} in {}", h.role.name(), h.dev, h.netns),
+            linktype: i.linktype,
+            snaplen: i.snaplen,
+            filter: i.filter.clone(),
+        })?;
+    }
+    for f in frames {
+        w.write(f.point, f.ts_ns, f.orig_len, &f.data)?;
+    }
+    w.finish(None)?;
+    Ok(())
+}
+
+fn render_finding(out: &mut String, f: &Finding, head: &str) {
+    let _ = writeln!(
+        out,
+        "{head}: {}{}{} — {}",
+        f.code.as_str(),
+        f.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default(),
+        f.hop.as_deref().map(|h| format!(" at {h}")).unwrap_or_default(),
+        f.summary
+    );
+    if !f.evidence.is_empty() {
+        let _ = writeln!(out, "evidence:");
+        for e in &f.evidence {
+            let _ = writeln!(out, "  {e}");
+        }
+    }
+    if !f.next_steps.is_empty() {
+        let _ = writeln!(out, "next:");
+        for n in &f.next_steps {
+            let _ = writeln!(out, "  {n}");
+        }
+    }
+}
+
+fn render_text(ev: &Evidence, verdict: &Finding, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    if let Some(t) = ev.target {
+        let _ = writeln!(
+            out,
+            "trace {}:{}/{} from {} — announcer {} ({} ms)",
+            t.ip,
+            t.port,
+            t.proto.name(),
+            ev.client.map(|c| c.to_string()).unwrap_or("?".into()),
+            ev.announcer.as_deref().unwrap_or("none"),
+            ev.duration_ms
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{:<4} {:<28} {:<14} {:>9} {:>6} {:>8} {:>4}  last drop",
+        "#", "hop", "role", "probes in", "large", "replies", "rst"
+    );
+    for (i, h) in ev.hops.iter().enumerate() {
+        let last_drop = ev
+            .drops
+            .iter()
+            .filter(|d| d.node == h.node && d.iface.as_deref() == Some(h.iface.as_str()))
+            .map(|d| d.reason.clone())
+            .next_back()
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            out,
+            "{:<4} {:<28} {:<14} {:>9} {:>6} {:>8} {:>4}  {}",
+            i + 1,
+            format!("{}/{}", h.node, h.iface),
+            h.role.name(),
+            h.counts.forward,
+            h.counts.forward_large,
+            h.counts.replies,
+            h.counts.rst,
+            last_drop
+        );
+    }
+    let _ = writeln!(out);
+    render_finding(&mut out, verdict, "VERDICT");
+    for f in findings {
+        let _ = writeln!(out);
+        render_finding(&mut out, f, "also");
+    }
+    for m in &ev.missing {
+        let _ = writeln!(out, "not observed: {m}");
+    }
+    out
+}
+
+pub fn run(args: TraceArgs) -> Result<ExitCode> {
+    let duration = match &args.duration {
+        Some(d) => crate::cmd_arp::parse_duration(d)?,
+        None => Duration::from_secs(3),
+    };
+    let mut p = plan_path(&args)?;
+    let (frames, infos, drops, ns_names) = observe(&mut p, &args, duration)?;
+    correlate(&mut p, &frames, &infos, &drops, &ns_names);
+    node_evidence(&mut p);
+    let (verdict, findings) = diagnose(&p.ev);
+    if let Some(path) = &args.write {
+        write_pcapng(path, &p.hops, &infos, &frames)?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        let report = TraceReport::build(&p.ev, &verdict, &findings)
+            .context("no target to report")?;
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", render_text(&p.ev, &verdict, &findings))?;
+    }
+    stdout.flush()?;
+    Ok(if verdict.code == hopdump_engine::Code::Ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
