@@ -476,7 +476,11 @@ fn speakers_line(
         .map(|n| n.name.as_str())
         .filter(|n| !speakers.iter().any(|p| p.node.as_deref() == Some(*n)))
         .collect();
-    let mut detail = format!("{} running on {}", running.len(), running.join(", "));
+    let mut detail = if running.is_empty() {
+        "none running".to_string()
+    } else {
+        format!("{} running on {}", running.len(), running.join(", "))
+    };
     if !down.is_empty() {
         detail.push_str(&format!("; not ready: {}", down.join(", ")));
     }

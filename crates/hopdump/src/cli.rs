@@ -32,6 +32,9 @@ pub enum Command {
     Arp(ArpArgs),
     /// The conntrack table over netlink: NAT explained (which pod), stale entries, safe delete.
     Conntrack(ConntrackArgs),
+    /// The cluster's view of a LoadBalancer service, checked: LB IP, endpoints, MetalLB
+    /// speakers and announcer, strictARP, NetworkPolicies; each ✘ with its fix.
+    Check(crate::cmd_check::CheckArgs),
     /// Where LoadBalancer traffic dies, and why: plan the path, capture every hop at once,
     /// probe, follow packets through NAT, read rules/conntrack/drops, print the verdict.
     Trace(TraceArgs),

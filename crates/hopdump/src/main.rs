@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd_arp;
+mod cmd_check;
 mod cmd_capture;
 mod cmd_conntrack;
 mod cmd_drops;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         cli::Command::Drops(args) => cmd_drops::run(args),
         cli::Command::Arp(args) => cmd_arp::run(args),
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
+        cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Trace(args) => cmd_trace::run(args),
     };
     match result {
