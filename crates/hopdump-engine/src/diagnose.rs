@@ -380,7 +380,12 @@ fn check_no_arp_reply(ev: &Evidence) -> Option<Finding> {
             ev.arp.requests
         ),
     )
-    .hop(first_hop(ev, HopRole::Client).map(hop_name));
+    .hop(first_hop(ev, HopRole::Client).map(hop_name))
+    .ev([format!(
+        "client: {} ARP/NDP request(s) for {}, no reply and no announcement",
+        ev.arp.requests,
+        lb_ip(ev)
+    )]);
     if let Some(m) = &ev.arp.cached_mac {
         f = f.ev([format!(
             "client neighbour cache still holds {m} for the LB IP"

@@ -77,12 +77,9 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         .iface(&client_iface)
         .and_then(|i| i.addrs.iter().map(|(a, _)| *a).find(|a| a.is_ipv6() == v6));
     ev.client = client_ip;
-    ev.announcer = arp
-        .responders
-        .iter()
-        .filter_map(|r| r.node.clone())
-        .next();
-    if ev.announcer.is_none() && arp.responders.is_empty()
+    ev.announcer = arp.responders.iter().filter_map(|r| r.node.clone()).next();
+    if ev.announcer.is_none()
+        && arp.responders.is_empty()
         && let Some(m) = &arp.cached_mac
     {
         ev.announcer = nodes
@@ -146,7 +143,9 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                 ne.notes.push(format!("rules: {e:#}"));
                 ev.missing.push(format!("rules of {}: {e:#}", n.name));
             }
-            Err(_) => ev.missing.push(format!("rules of {}: reader panicked", n.name)),
+            Err(_) => ev
+                .missing
+                .push(format!("rules of {}: reader panicked", n.name)),
         }
         node_ev.push(ne);
     }
@@ -179,7 +178,9 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
     for ((n, info), (ne, up)) in nodes.iter().zip(node_ev.iter_mut().zip(&uplinks)) {
         debug_assert_eq!(n.name, ne.name);
         ne.uplink = up.clone();
-        ne.route_to_client = client_ip.and_then(|c| info.route(c)).and_then(|r| r.dev.clone());
+        ne.route_to_client = client_ip
+            .and_then(|c| info.route(c))
+            .and_then(|r| r.dev.clone());
         ne.rp_filter = up.as_deref().and_then(|u| info.rp(u));
         ne.mtus = info
             .ifaces
@@ -209,10 +210,7 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         dev: client_iface.clone(),
     });
     if let Some(a) = ev.announcer.clone()
-        && let Some(((spec, info), up)) = nodes
-            .iter()
-            .zip(&uplinks)
-            .find(|((n, _), _)| n.name == a)
+        && let Some(((spec, info), up)) = nodes.iter().zip(&uplinks).find(|((n, _), _)| n.name == a)
     {
         if let Some(up) = up {
             add(HopPlan {
@@ -310,7 +308,12 @@ fn observe(
     p: &mut Planned,
     args: &TraceArgs,
     duration: Duration,
-) -> Result<(Vec<Captured>, Vec<hopdump_capture::PointInfo>, Vec<hopdump_drops::DropEvent>, Vec<(u32, String)>)> {
+) -> Result<(
+    Vec<Captured>,
+    Vec<hopdump_capture::PointInfo>,
+    Vec<hopdump_drops::DropEvent>,
+    Vec<(u32, String)>,
+)> {
     let specs: Vec<PointSpec> = p
         .hops
         .iter()
@@ -332,7 +335,10 @@ fn observe(
     // Kernel drop tracing on the nodes (and pods) of the path.
     let mut ns_names: Vec<(u32, String)> = Vec::new();
     for (n, _) in &p.nodes {
-        let path = n.netns.path().unwrap_or_else(|| "/proc/thread-self/ns/net".into());
+        let path = n
+            .netns
+            .path()
+            .unwrap_or_else(|| "/proc/thread-self/ns/net".into());
         if let Ok(ino) = hopdump_drops::netns_inode(&path) {
             ns_names.push((ino, n.name.clone()));
         }
@@ -375,18 +381,30 @@ fn observe(
         (frames, stats)
     });
     let t0 = Instant::now();
-    if args.no_probe || p.ev.target.is_none() || (p.ev.arp.responders.is_empty() && p.ev.arp.cached_mac.is_none()) {
+    if args.no_probe
+        || p.ev.target.is_none()
+        || (p.ev.arp.responders.is_empty() && p.ev.arp.cached_mac.is_none())
+    {
         if !args.no_probe {
             p.ev.probed = false;
-            p.ev.missing.push("probes: not sent, nobody answers for the LB IP".into());
+            p.ev.missing
+                .push("probes: not sent, nobody answers for the LB IP".into());
         }
     } else if let Some(t) = p.ev.target {
         let kinds = probe::plan(t.proto, p.ev.endpoints.len());
         p.ev.probes = probe::run(&p.client_ns, SocketAddr::new(t.ip, t.port), &kinds);
     }
-    let min = if args.duration.is_some() { duration } else { Duration::from_millis(300) };
+    let min = if args.duration.is_some() {
+        duration
+    } else {
+        Duration::from_millis(300)
+    };
     let until = (t0 + duration).max(Instant::now() + Duration::from_millis(200));
-    let until = if args.duration.is_some() { until } else { (Instant::now() + min).min(until) };
+    let until = if args.duration.is_some() {
+        until
+    } else {
+        (Instant::now() + min).min(until)
+    };
     let mut drops = Vec::new();
     while Instant::now() < until {
         let left = until.saturating_duration_since(Instant::now());
@@ -400,7 +418,9 @@ fn observe(
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (frames, stats) = cap.join().map_err(|_| anyhow::anyhow!("capture thread panicked"))?;
+    let (frames, stats) = cap
+        .join()
+        .map_err(|_| anyhow::anyhow!("capture thread panicked"))?;
     if let Err(e) = stats {
         p.ev.missing.push(format!("capture: {e}"));
     }
@@ -429,7 +449,13 @@ fn correlate(
         target,
         client: p.ev.client,
         endpoints: p.ev.endpoints.iter().map(|e| (e.addr, e.port)).collect(),
-        probe_ports: p.ev.probes.iter().map(|x| x.sport).filter(|s| *s != 0).collect(),
+        probe_ports: p
+            .ev
+            .probes
+            .iter()
+            .map(|x| x.sport)
+            .filter(|s| *s != 0)
+            .collect(),
     };
     let mut counts: Vec<HopCounts> = vec![HopCounts::default(); p.hops.len()];
     let mut watched = Vec::new();
@@ -500,18 +526,21 @@ fn node_evidence(p: &mut Planned) {
     let Some(a) = p.ev.announcer.clone() else {
         return;
     };
-    let masq = p
-        .ev
-        .node(&a)
-        .and_then(|n| n.rules.as_ref())
-        .is_some_and(|r| r.masquerade);
+    let masq =
+        p.ev.node(&a)
+            .and_then(|n| n.rules.as_ref())
+            .is_some_and(|r| r.masquerade);
     let a_ip = p
         .nodes
         .iter()
         .find(|(n, _)| n.name == a)
         .and_then(|(_, i)| {
             let up = p.ev.node(&a)?.uplink.clone()?;
-            i.iface(&up)?.addrs.iter().map(|(ip, _)| *ip).find(|ip| ip.is_ipv6() == t.ip.is_ipv6())
+            i.iface(&up)?
+                .addrs
+                .iter()
+                .map(|(ip, _)| *ip)
+                .find(|ip| ip.is_ipv6() == t.ip.is_ipv6())
         });
     for e in p.ev.endpoints.clone() {
         let Some(en) = e.node.clone() else { continue };
@@ -542,8 +571,14 @@ fn node_evidence(p: &mut Planned) {
     }
 }
 
-fn write_pcapng(path: &std::path::Path, hops: &[HopPlan], infos: &[hopdump_capture::PointInfo], frames: &[Captured]) -> Result<()> {
-    let mut w = hopdump_capture::CaptureWriter::create(path, hopdump_capture::FileFormat::for_path(path))?;
+fn write_pcapng(
+    path: &std::path::Path,
+    hops: &[HopPlan],
+    infos: &[hopdump_capture::PointInfo],
+    frames: &[Captured],
+) -> Result<()> {
+    let mut w =
+        hopdump_capture::CaptureWriter::create(path, hopdump_capture::FileFormat::for_path(path))?;
     for (h, i) in hops.iter().zip(infos) {
         w.add_interface(&hopdump_capture::WriterInterface {
             name: h.label(),
@@ -565,8 +600,14 @@ fn render_finding(out: &mut String, f: &Finding, head: &str) {
         out,
         "{head}: {}{}{} — {}",
         f.code.as_str(),
-        f.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default(),
-        f.hop.as_deref().map(|h| format!(" at {h}")).unwrap_or_default(),
+        f.node
+            .as_deref()
+            .map(|n| format!(" on {n}"))
+            .unwrap_or_default(),
+        f.hop
+            .as_deref()
+            .map(|h| format!(" at {h}"))
+            .unwrap_or_default(),
         f.summary
     );
     if !f.evidence.is_empty() {
@@ -650,8 +691,8 @@ pub fn run(args: TraceArgs) -> Result<ExitCode> {
     }
     let mut stdout = std::io::stdout().lock();
     if args.json {
-        let report = TraceReport::build(&p.ev, &verdict, &findings)
-            .context("no target to report")?;
+        let report =
+            TraceReport::build(&p.ev, &verdict, &findings).context("no target to report")?;
         serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {

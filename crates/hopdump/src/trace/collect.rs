@@ -73,7 +73,13 @@ impl Matcher {
                 Layer::Udp(u) => ports = Some((u.sport, u.dport)),
                 Layer::Icmp(i) if i.icmp_type == 3 => {
                     if let Some(q) = &i.quoted {
-                        icmp = Some((i.code != 4, i.code == 4, q.dst, q.dport.unwrap_or(0), q.sport));
+                        icmp = Some((
+                            i.code != 4,
+                            i.code == 4,
+                            q.dst,
+                            q.dport.unwrap_or(0),
+                            q.sport,
+                        ));
                     }
                 }
                 Layer::Icmpv6(i) if i.icmp_type == 1 || i.icmp_type == 2 => {
@@ -246,7 +252,10 @@ pub fn merge_drops(v: Vec<DropObs>) -> Vec<DropObs> {
     let mut out: Vec<DropObs> = Vec::new();
     for d in v {
         match out.iter_mut().find(|o| {
-            o.node == d.node && o.iface == d.iface && o.reason == d.reason && o.location == d.location
+            o.node == d.node
+                && o.iface == d.iface
+                && o.reason == d.reason
+                && o.location == d.location
         }) {
             Some(o) => o.count += 1,
             None => out.push(d),

@@ -222,7 +222,10 @@ pub fn ns_info(netns: &Netns, ask: Vec<IpAddr>) -> Result<NsInfo> {
             .iter()
             .map(|ip| {
                 let s = ip.to_string();
-                (*ip, parse_route_get(run_tool(&["ip", "-j", "route", "get", &s])))
+                (
+                    *ip,
+                    parse_route_get(run_tool(&["ip", "-j", "route", "get", &s])),
+                )
             })
             .collect();
         let mut rp_filter = Vec::new();
@@ -329,7 +332,10 @@ fn split_addr(s: &str) -> Option<(IpAddr, u16)> {
         return Some((sa.ip(), sa.port()));
     }
     let (ip, port) = s.rsplit_once(':')?;
-    Some((ip.trim_matches(['[', ']']).parse().ok()?, port.parse().ok()?))
+    Some((
+        ip.trim_matches(['[', ']']).parse().ok()?,
+        port.parse().ok()?,
+    ))
 }
 
 /// `rules explain` reduced to the engine's evidence.
@@ -383,7 +389,10 @@ pub fn rules_evidence(x: &Explanation) -> RulesEvidence {
         outcome,
         summary: x.outcome.summary.clone(),
         targets,
-        stop: if matches!(outcome, RuleOutcome::Drop | RuleOutcome::Reject | RuleOutcome::NoMatch) {
+        stop: if matches!(
+            outcome,
+            RuleOutcome::Drop | RuleOutcome::Reject | RuleOutcome::NoMatch
+        ) {
             stop_of(&x.path)
         } else {
             None
@@ -521,7 +530,9 @@ pub fn find_pod_netns(ip: IpAddr, near: &Netns) -> Option<(Netns, String, String
         .map(|(ns, name)| {
             std::thread::spawn(move || {
                 hopdump_capture::netns::enter_ns(&ns, "pod lookup").ok()?;
-                let hit = thread_addrs().into_iter().find(|(i, a)| *a == ip && i != "lo")?;
+                let hit = thread_addrs()
+                    .into_iter()
+                    .find(|(i, a)| *a == ip && i != "lo")?;
                 let peer = peer_netns_name(&hit.0);
                 Some((ns, name, hit.0, peer))
             })

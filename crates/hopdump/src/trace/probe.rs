@@ -72,9 +72,17 @@ fn udp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
     };
     if large {
         let (level, opt, val) = if addr.is_ipv6() {
-            (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER, libc::IPV6_PMTUDISC_DO)
+            (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IPV6_PMTUDISC_DO,
+            )
         } else {
-            (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_DO)
+            (
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                libc::IP_PMTUDISC_DO,
+            )
         };
         // SAFETY: setsockopt reads an int from a valid pointer for the given length.
         unsafe {
@@ -148,8 +156,5 @@ pub fn run(netns: &Netns, addr: SocketAddr, kinds: &[ProbeKind]) -> Vec<Probe> {
             })
         })
         .collect();
-    handles
-        .into_iter()
-        .filter_map(|h| h.join().ok())
-        .collect()
+    handles.into_iter().filter_map(|h| h.join().ok()).collect()
 }
