@@ -631,8 +631,7 @@ fn stop_finding(ev: &Evidence, code: Code, want: &[StopClass], what: &str) -> Op
     let hop = ev
         .hops
         .iter()
-        .filter(|h| h.node == node && h.counts.forward > 0)
-        .next_back()
+        .rfind(|h| h.node == node && h.counts.forward > 0)
         .map(hop_name);
     Some(
         f.hop(hop)
@@ -742,8 +741,7 @@ fn check_endpoint_unreachable(ev: &Evidence) -> Option<Finding> {
         .hop(
             ev.hops
                 .iter()
-                .filter(|h| h.counts.forward > 0)
-                .next_back()
+                .rfind(|h| h.counts.forward > 0)
                 .map(hop_name),
         )
         .ev(gone.iter().map(|e| {

@@ -38,6 +38,14 @@ fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Frames, their points, kernel drops and the traced namespaces (inode, node).
+type Observed = (
+    Vec<Captured>,
+    Vec<hopdump_capture::PointInfo>,
+    Vec<hopdump_drops::DropEvent>,
+    Vec<(u32, String)>,
+);
+
 /// Everything the plan step found.
 struct Planned {
     ev: Evidence,
@@ -304,16 +312,7 @@ fn capture_filter(ev: &Evidence) -> String {
 }
 
 /// Steps 2-4: capture all hops and trace drops, probe, stop.
-fn observe(
-    p: &mut Planned,
-    args: &TraceArgs,
-    duration: Duration,
-) -> Result<(
-    Vec<Captured>,
-    Vec<hopdump_capture::PointInfo>,
-    Vec<hopdump_drops::DropEvent>,
-    Vec<(u32, String)>,
-)> {
+fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Observed> {
     let specs: Vec<PointSpec> = p
         .hops
         .iter()
