@@ -1218,3 +1218,341 @@ pub fn diagnose(ev: &Evidence) -> (Finding, Vec<Finding>) {
         None => (inconclusive(ev), Vec::new()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(node: &str, iface: &str, role: HopRole, fwd: u32, rep: u32) -> Hop {
+        Hop {
+            node: node.into(),
+            iface: iface.into(),
+            role,
+            endpoint: (role == HopRole::Pod).then(|| "10.244.2.2".parse().unwrap()),
+            counts: HopCounts {
+                forward: fwd,
+                replies: rep,
+                ..HopCounts::default()
+            },
+            error: None,
+        }
+    }
+
+    fn rules(outcome: RuleOutcome, stop: Option<(&str, &str)>) -> RulesEvidence {
+        RulesEvidence {
+            flow: "198.51.100.10:33333 > 198.51.100.240:80/tcp".into(),
+            outcome,
+            summary: stop.map(|s| s.1.to_string()).unwrap_or("DNAT".into()),
+            targets: if outcome == RuleOutcome::Dnat {
+                vec![RuleTarget {
+                    addr: "10.244.2.2".parse().unwrap(),
+                    port: 8080,
+                    probability: 1.0,
+                    fate: "forwarded".into(),
+                    stop: None,
+                }]
+            } else {
+                Vec::new()
+            },
+            stop: stop.map(|(owner, meaning)| RuleLine {
+                text: "filter/FORWARD rule 1: -j DROP".into(),
+                owner: owner.into(),
+                meaning: Some(meaning.into()),
+            }),
+            path: Vec::new(),
+            masquerade: true,
+            certain: true,
+        }
+    }
+
+    fn probe(result: ProbeResult, kind: ProbeKind) -> Probe {
+        Probe {
+            kind,
+            sport: 40001,
+            result,
+            detail: String::new(),
+            ms: 1,
+        }
+    }
+
+    /// A healthy trace: node1 announces and DNATs to a pod on node2, everything answers.
+    fn healthy() -> Evidence {
+        Evidence {
+            target: Some(Target {
+                ip: "198.51.100.240".parse().unwrap(),
+                port: 80,
+                proto: Proto::Tcp,
+            }),
+            client: Some("198.51.100.10".parse().unwrap()),
+            arp: ArpObs {
+                asked: true,
+                requests: 3,
+                responders: vec![ArpResponder {
+                    mac: "02:6e:00:00:00:01".into(),
+                    node: Some("node1".into()),
+                    iface: Some("eth0".into()),
+                    frames: 3,
+                }],
+                cached_mac: None,
+            },
+            announcer: Some("node1".into()),
+            nodes: vec![
+                NodeEvidence {
+                    name: "node1".into(),
+                    uplink: Some("eth0".into()),
+                    rules: Some(rules(RuleOutcome::Dnat, None)),
+                    rp_filter: Some(0),
+                    route_to_client: Some("eth0".into()),
+                    ..NodeEvidence::default()
+                },
+                NodeEvidence {
+                    name: "node2".into(),
+                    uplink: Some("eth0".into()),
+                    rules: Some(rules(RuleOutcome::Dnat, None)),
+                    ..NodeEvidence::default()
+                },
+            ],
+            endpoints: vec![EndpointEvidence {
+                addr: "10.244.2.2".parse().unwrap(),
+                port: 8080,
+                node: Some("node2".into()),
+                pod_netns: Some("n2p1".into()),
+                exists: true,
+            }],
+            hops: vec![
+                hop("client", "eth0", HopRole::Client, 10, 10),
+                hop("node1", "eth0", HopRole::Uplink, 20, 20),
+                hop("node2", "eth0", HopRole::RemoteUplink, 10, 10),
+                hop("node2", "cni0", HopRole::PodNetwork, 10, 10),
+                hop("node2", "pod-10.244.2.2:eth0", HopRole::Pod, 10, 10),
+            ],
+            probed: true,
+            probes: vec![
+                probe(ProbeResult::Ok, ProbeKind::TcpSmall),
+                probe(ProbeResult::Ok, ProbeKind::TcpLarge),
+            ],
+            ..Evidence::default()
+        }
+    }
+
+    fn fail_all(ev: &mut Evidence, r: ProbeResult) {
+        for p in &mut ev.probes {
+            p.result = r;
+        }
+    }
+
+    fn verdict(ev: &Evidence) -> (Code, Option<String>) {
+        let (v, _) = diagnose(ev);
+        (v.code, v.node)
+    }
+
+    #[test]
+    fn healthy_is_ok() {
+        assert_eq!(verdict(&healthy()), (Code::Ok, None));
+    }
+
+    #[test]
+    fn nobody_answers_arp() {
+        let mut ev = healthy();
+        ev.arp.responders.clear();
+        ev.announcer = None;
+        ev.probes.clear();
+        ev.hops.truncate(1);
+        assert_eq!(verdict(&ev), (Code::NoArpReply, None));
+    }
+
+    #[test]
+    fn two_macs_is_a_conflict_even_when_traffic_works() {
+        let mut ev = healthy();
+        ev.arp.responders.push(ArpResponder {
+            mac: "02:6e:00:00:00:02".into(),
+            node: Some("node2".into()),
+            iface: Some("eth0".into()),
+            frames: 2,
+        });
+        ev.nodes[1].rules = Some(rules(RuleOutcome::NoMatch, None));
+        let (v, rest) = diagnose(&ev);
+        assert_eq!(
+            (v.code, v.node.as_deref()),
+            (Code::ArpConflict, Some("node2"))
+        );
+        assert!(rest.iter().all(|f| f.code != Code::Ok));
+    }
+
+    #[test]
+    fn packets_not_at_the_uplink() {
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        for h in &mut ev.hops[1..] {
+            h.counts = HopCounts::default();
+        }
+        assert_eq!(verdict(&ev), (Code::NotReachingNode, Some("node1".into())));
+    }
+
+    #[test]
+    fn rule_classes() {
+        let cases = [
+            (RuleOutcome::NoMatch, None, Code::NoServiceRule),
+            (
+                RuleOutcome::Reject,
+                Some(("kube-proxy", "Service default/web has no endpoints")),
+                Code::NoEndpoints,
+            ),
+            (
+                RuleOutcome::Drop,
+                Some(("kube-proxy", "externalTrafficPolicy=Local and no endpoint")),
+                Code::NoLocalEndpoints,
+            ),
+            (
+                RuleOutcome::Drop,
+                Some(("kube-proxy", "loadBalancerSourceRanges exclude the source")),
+                Code::SourceRangeBlocked,
+            ),
+            (
+                RuleOutcome::Drop,
+                Some(("host-firewall", "")),
+                Code::FirewallDrop,
+            ),
+            (
+                RuleOutcome::Drop,
+                Some(("calico", "")),
+                Code::NetworkPolicyDrop,
+            ),
+            (
+                RuleOutcome::Reject,
+                Some(("kube-router", "")),
+                Code::NetworkPolicyDrop,
+            ),
+        ];
+        for (outcome, stop, code) in cases {
+            let mut ev = healthy();
+            fail_all(&mut ev, ProbeResult::Timeout);
+            ev.nodes[0].rules = Some(rules(outcome, stop));
+            assert_eq!(verdict(&ev), (code, Some("node1".into())), "{stop:?}");
+        }
+    }
+
+    #[test]
+    fn rules_alone_do_not_win_over_working_probes() {
+        let mut ev = healthy();
+        ev.nodes[0].rules = Some(rules(RuleOutcome::Drop, Some(("host-firewall", ""))));
+        assert_ne!(verdict(&ev).0, Code::FirewallDrop);
+    }
+
+    #[test]
+    fn withdrawn_service_without_endpoints() {
+        let mut ev = healthy();
+        ev.arp.responders.clear();
+        ev.announcer = None;
+        ev.probes.clear();
+        for n in &mut ev.nodes {
+            n.rules = Some(rules(
+                RuleOutcome::Reject,
+                Some(("kube-proxy", "Service default/web has no endpoints")),
+            ));
+        }
+        assert_eq!(verdict(&ev), (Code::NoEndpoints, None));
+    }
+
+    #[test]
+    fn rp_filter_drop_from_the_kernel() {
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        ev.drops.push(DropObs {
+            node: "node1".into(),
+            iface: Some("eth0".into()),
+            reason: "IP_RPFILTER".into(),
+            location: "ip_rcv_finish_core+0x1".into(),
+            packet: "IP 198.51.100.10.40001 > 198.51.100.240.80: Flags [S]".into(),
+            count: 3,
+        });
+        assert_eq!(verdict(&ev), (Code::RpFilterDrop, Some("node1".into())));
+    }
+
+    #[test]
+    fn pod_network_faults() {
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        ev.endpoints[0].exists = false;
+        assert_eq!(verdict(&ev).0, Code::EndpointUnreachable);
+
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        for h in &mut ev.hops[2..] {
+            h.counts = HopCounts::default();
+        }
+        assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+    }
+
+    #[test]
+    fn large_packets_vanish() {
+        let mut ev = healthy();
+        ev.probes[1].result = ProbeResult::Timeout;
+        ev.hops[0].counts.forward_large = 4;
+        assert_eq!(verdict(&ev), (Code::MtuMismatch, Some("node1".into())));
+    }
+
+    #[test]
+    fn pod_faults() {
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Refused);
+        ev.hops[4].counts.rst = 2;
+        assert_eq!(verdict(&ev), (Code::PodNotListening, Some("node2".into())));
+
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        for h in &mut ev.hops {
+            h.counts.replies = 0;
+        }
+        assert_eq!(verdict(&ev), (Code::PodNotResponding, Some("node2".into())));
+
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        ev.hops[0].counts.replies = 0;
+        ev.hops[0].counts.replies_un_nated = 3;
+        ev.hops[1].counts.replies = 0;
+        assert_eq!(verdict(&ev), (Code::ReplyPathBroken, Some("node1".into())));
+    }
+
+    #[test]
+    fn stale_entry_pins_a_live_flow() {
+        let mut ev = healthy();
+        ev.nodes[0].conntrack.push(CtObs {
+            line: "udp 17 src=198.51.100.10 dst=198.51.100.240 sport=40000 dport=80".into(),
+            client: "198.51.100.10".parse().unwrap(),
+            client_port: 40000,
+            to: "10.244.9.9".parse().unwrap(),
+            to_port: 9000,
+            udp: true,
+            replied: true,
+        });
+        ev.watched.push(WatchedFlow {
+            client: "198.51.100.10".parse().unwrap(),
+            sport: 40000,
+            forward: 5,
+            replies: 0,
+        });
+        assert_eq!(verdict(&ev), (Code::StaleConntrack, Some("node1".into())));
+    }
+
+    #[test]
+    fn nothing_observed_is_inconclusive() {
+        let ev = Evidence {
+            target: healthy().target,
+            ..Evidence::default()
+        };
+        let (v, _) = diagnose(&ev);
+        assert_eq!(v.code, Code::Inconclusive);
+        assert!(!v.next_steps.is_empty());
+    }
+
+    #[test]
+    fn codes_are_the_issue_vocabulary() {
+        let names: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), 19);
+        for c in Code::ALL {
+            let j = serde_json::to_string(&c).unwrap();
+            assert_eq!(j, format!("\"{}\"", c.as_str()));
+        }
+    }
+}
