@@ -5,6 +5,8 @@
 
 pub mod adapter;
 pub mod check;
+#[cfg(feature = "fake-apiserver")]
+pub mod fake_apiserver;
 pub mod live;
 pub mod logs;
 pub mod model;

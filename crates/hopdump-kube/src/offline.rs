@@ -53,6 +53,30 @@ pub fn load_dir(dir: &Path) -> Result<ClusterView, Error> {
     Ok(view)
 }
 
+/// Every JSON/YAML document below `dir` (for the test API server).
+pub(crate) fn all_docs(dir: &Path) -> Result<Vec<Value>, Error> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    let mut out = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).map_err(|source| Error::Read {
+            path: f.clone(),
+            source,
+        })?;
+        let perr = |msg| Error::Parse {
+            path: f.clone(),
+            msg,
+        };
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("json") => out.extend(json_docs(&text).map_err(perr)?),
+            Some("yaml" | "yml") => out.extend(yaml_docs(&text).map_err(perr)?),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
     let rd = std::fs::read_dir(dir).map_err(|source| Error::Read {
         path: dir.to_path_buf(),
