@@ -196,15 +196,16 @@ mod tests {
         let allow_all = json!({"podSelector":{"matchLabels":{"app":"web"}},"ingress":[{}]});
         let udp_named = json!({"podSelector":{"matchLabels":{"app":"web"}},
             "ingress":[{"ports":[{"protocol":"UDP","port":"dns"}]}]});
-        let cases: Vec<(
-            &str,
-            Vec<(&str, serde_json::Value)>,
-            &str,
-            &str,
+        type Row = (
+            &'static str,
+            Vec<(&'static str, serde_json::Value)>,
+            &'static str,
+            &'static str,
             u16,
             Protocol,
             Exp,
-        )> = vec![
+        );
+        let cases: Vec<Row> = vec![
             (
                 "no policies",
                 vec![],

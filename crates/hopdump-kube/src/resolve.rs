@@ -156,7 +156,7 @@ fn resolve_port(view: &ClusterView, svc: &Service, sp: &ServicePort) -> Resolved
     } else {
         "endpointslices"
     };
-    endpoints.sort_by(|a, b| (a.ip, a.port).cmp(&(b.ip, b.port)));
+    endpoints.sort_by_key(|e| (e.ip, e.port));
     endpoints.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
     ResolvedPort {
         name: sp.name.clone(),
