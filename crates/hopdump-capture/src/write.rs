@@ -189,6 +189,14 @@ impl CaptureWriter {
     /// After a failed write: drop what is buffered and cut the file back to the last whole
     /// block it received, so it stays readable (tshark, Wireshark) with every packet before.
     fn salvage(&mut self, e: std::io::Error) -> CaptureError {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            // The reader left: nothing to repair, and not a failure of ours.
+            self.inner = None;
+            return CaptureError::Io {
+                path: self.path.clone(),
+                source: e,
+            };
+        }
         let accepted = self.inner.as_ref().map_or(0, |i| i.tracked().accepted);
         // Discard the buffer without writing it: it holds at most a partial tail.
         match self.inner.take() {

@@ -585,3 +585,44 @@ fn kernel_drops_are_reported_from_the_socket_counters() {
         "every captured packet was printed"
     );
 }
+
+/// `-w -` into a reader that goes away (SIGPIPE/EPIPE): a clean exit, not an error.
+#[test]
+fn closed_pipe_is_not_an_error() {
+    if !lab_allowed() {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let b0 = format!("{}/b0", lab.ns("b"));
+    let script = format!(
+        "{} capture -i {b0} -w - -U --ready-file {} udp | head -c 100 > /dev/null; echo ${{PIPESTATUS[0]}}",
+        env!("CARGO_BIN_EXE_hopdump"),
+        ready.display()
+    );
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, &ready);
+    // Keep traffic coming: hopdump learns the reader left on its next write (as tcpdump does).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        send_udp(&lab, "a", "192.0.2.2", 9999, 20);
+    }
+    let o = wait_exit(child);
+    assert_eq!(
+        stdout(&o).trim(),
+        "0",
+        "hopdump's exit code after its reader left: {}",
+        stderr(&o)
+    );
+    assert!(
+        !stderr(&o).contains("hopdump:"),
+        "no error line: {}",
+        stderr(&o)
+    );
+}
