@@ -5,8 +5,8 @@
 
 mod cli;
 mod cmd_arp;
-mod cmd_check;
 mod cmd_capture;
+mod cmd_check;
 mod cmd_conntrack;
 mod cmd_drops;
 mod cmd_read;

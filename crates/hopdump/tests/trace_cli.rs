@@ -9,11 +9,30 @@ use common::*;
 fn bad_arguments_exit_2_with_one_line() {
     for (args, says) in [
         (vec!["trace", "nope", "--node", "n1=local"], "IP:PORT"),
-        (vec!["trace", "198.51.100.240:80/sctp", "--node", "n1=local"], "tcp or udp"),
+        (
+            vec!["trace", "198.51.100.240:80/sctp", "--node", "n1=local"],
+            "tcp or udp",
+        ),
         (vec!["trace", "198.51.100.240:80"], "--node"),
-        (vec!["trace", "198.51.100.240:80", "--node", "n1"], "NAME=netns:NS"),
-        (vec!["trace", "198.51.100.240:80", "--node", "n1=agent:x"], "agents"),
-        (vec!["trace", "198.51.100.240:80", "--node", "n1=local", "--client", "x"], "netns:NS"),
+        (
+            vec!["trace", "198.51.100.240:80", "--node", "n1"],
+            "NAME=netns:NS",
+        ),
+        (
+            vec!["trace", "198.51.100.240:80", "--node", "n1=agent:x"],
+            "agents",
+        ),
+        (
+            vec![
+                "trace",
+                "198.51.100.240:80",
+                "--node",
+                "n1=local",
+                "--client",
+                "x",
+            ],
+            "netns:NS",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
