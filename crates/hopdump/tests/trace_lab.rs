@@ -16,9 +16,14 @@ use hopdump_testkit::lab::{Cluster, ProxyMode, Spec};
 
 /// Run `hopdump trace --json` against the lab's LB on `port/proto`.
 fn trace(c: &Cluster, port_proto: &str) -> (TraceReport, Duration) {
+    trace_target(c, format!("{}:{port_proto}", c.lb(false)))
+}
+
+/// Run `hopdump trace --json TARGET` (e.g. `[2001:db8:100::f0]:80/tcp`).
+fn trace_target(c: &Cluster, target: String) -> (TraceReport, Duration) {
     let mut args: Vec<String> = vec![
         "trace".into(),
-        format!("{}:{port_proto}", c.lb(false)),
+        target,
         "--json".into(),
         "--client".into(),
         format!("netns:{}", c.lab().ns("client")),
@@ -357,4 +362,31 @@ fn udp_conntrack_stale_is_stale_conntrack() {
     stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     expect(&r, "stale_conntrack", Some(&a), "udp-conntrack-stale");
+}
+
+/// IPv6 LB IP: neighbour discovery takes ARP's place.
+#[test]
+fn ipv6_healthy_is_ok_and_without_a_speaker_is_no_arp_reply() {
+    if !lab_allowed() {
+        return;
+    }
+    let c = Cluster::build(Spec {
+        dual_stack: true,
+        ..Spec::default()
+    })
+    .unwrap();
+    let (r, _) = trace_target(&c, format!("[{}]:80/tcp", c.lb(true)));
+    expect(&r, "ok", None, "ipv6 healthy");
+    assert_eq!(
+        r.announcer.as_ref().unwrap().node.as_deref(),
+        Some(c.announcer().unwrap().as_str())
+    );
+    let mut c = Cluster::build(Fault::AnnouncerDown.spec(Spec {
+        dual_stack: true,
+        ..Spec::default()
+    }))
+    .unwrap();
+    Fault::AnnouncerDown.inject(&mut c).unwrap();
+    let (r, _) = trace_target(&c, format!("[{}]:80/tcp", c.lb(true)));
+    expect(&r, "no_arp_reply", None, "ipv6 announcer down");
 }
