@@ -54,6 +54,7 @@ pub fn load_dir(dir: &Path) -> Result<ClusterView, Error> {
 }
 
 /// Every JSON/YAML document below `dir` (for the test API server).
+#[cfg_attr(not(feature = "fake-apiserver"), allow(dead_code))]
 pub(crate) fn all_docs(dir: &Path) -> Result<Vec<Value>, Error> {
     let mut files = Vec::new();
     walk(dir, &mut files)?;

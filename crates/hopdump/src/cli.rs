@@ -42,8 +42,22 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT).
+    /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT), or svc/NAME (with -n,
+    /// resolved from the cluster: --from-dir, --kubeconfig/--context or in-cluster config).
     pub target: String,
+    /// Namespace of svc/NAME.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// Read the cluster's objects from `kubectl get … -o json|yaml` files or a
+    /// `kubectl cluster-info dump` tree instead of the API server.
+    #[arg(long = "from-dir", value_name = "DIR")]
+    pub from_dir: Option<PathBuf>,
+    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// A node: NAME=netns:NS (a network namespace on this host) or NAME=local (repeatable).
     #[arg(long = "node", value_name = "NAME=netns:NS|local")]
     pub nodes: Vec<String>,

@@ -675,16 +675,92 @@ fn render_text(ev: &Evidence, verdict: &Finding, findings: &[Finding]) -> String
     out
 }
 
-pub fn run(args: TraceArgs) -> Result<ExitCode> {
+/// `svc/NAME` (or `service/NAME`): the service, and the cluster's view to sharpen the verdict.
+fn resolve_svc_target(
+    args: &mut TraceArgs,
+) -> Result<Option<(hopdump_kube::ClusterView, hopdump_kube::Target)>> {
+    let Some(name) = args
+        .target
+        .strip_prefix("svc/")
+        .or_else(|| args.target.strip_prefix("service/"))
+    else {
+        return Ok(None);
+    };
+    let name = name.to_string();
+    let view = match &args.from_dir {
+        Some(dir) => hopdump_kube::load_dir(dir)?,
+        None => hopdump_kube::load_live(&hopdump_kube::LiveOptions {
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            logs: false,
+        })?,
+    };
+    let svc = hopdump_kube::resolve_service(&view, &args.namespace, &name)?;
+    let ip = svc
+        .lb_ip
+        .with_context(|| format!("service {}/{name} has no LoadBalancer IP assigned (status.loadBalancer.ingress is empty)", args.namespace))?;
+    let port = svc
+        .primary()
+        .with_context(|| format!("service {}/{name} has no ports", args.namespace))?;
+    let proto = match port.protocol {
+        hopdump_kube::model::Protocol::Udp => "udp",
+        _ => "tcp",
+    };
+    args.target = match ip {
+        std::net::IpAddr::V4(v) => format!("{v}:{}/{proto}", port.port),
+        std::net::IpAddr::V6(v) => format!("[{v}]:{}/{proto}", port.port),
+    };
+    let target = hopdump_kube::Target::Service {
+        namespace: args.namespace.clone(),
+        name,
+    };
+    Ok(Some((view, target)))
+}
+
+/// What the cluster's own view says against what the nodes did: every failing `check` line
+/// joins the verdict's evidence (with its fix as a next step), e.g. the exclude label behind a
+/// `no_arp_reply` or the NetworkPolicy behind a `network_policy_drop`.
+fn sharpen(
+    verdict: &mut hopdump_engine::Finding,
+    view: &hopdump_kube::ClusterView,
+    target: &hopdump_kube::Target,
+    client: Option<std::net::IpAddr>,
+) {
+    let opts = hopdump_kube::CheckOptions {
+        client_ip: client,
+        expect_iface: None,
+    };
+    let Ok(report) = hopdump_kube::check(view, target, &opts) else {
+        return;
+    };
+    for line in report
+        .lines
+        .iter()
+        .filter(|l| l.status == hopdump_kube::Status::Fail)
+    {
+        verdict
+            .evidence
+            .push(format!("cluster: ✘ {}: {}", line.title, line.detail));
+        if let Some(fix) = &line.fix {
+            verdict.next_steps.push(fix.clone());
+        }
+    }
+}
+
+pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
     let duration = match &args.duration {
         Some(d) => crate::cmd_arp::parse_duration(d)?,
         None => Duration::from_secs(3),
     };
+    let cluster = resolve_svc_target(&mut args)?;
     let mut p = plan_path(&args)?;
     let (frames, infos, drops, ns_names) = observe(&mut p, &args, duration)?;
     correlate(&mut p, &frames, &infos, &drops, &ns_names);
     node_evidence(&mut p);
-    let (verdict, findings) = diagnose(&p.ev);
+    let (mut verdict, findings) = diagnose(&p.ev);
+    if let Some((view, target)) = &cluster {
+        sharpen(&mut verdict, view, target, p.ev.client);
+    }
     if let Some(path) = &args.write {
         write_pcapng(path, &p.hops, &infos, &frames)?;
     }

@@ -390,3 +390,102 @@ fn ipv6_healthy_is_ok_and_without_a_speaker_is_no_arp_reply() {
     let (r, _) = trace_target(&c, format!("[{}]:80/tcp", c.lb(true)));
     expect(&r, "no_arp_reply", None, "ipv6 announcer down");
 }
+
+/// The cluster's objects for the lab's service default/web, as `kubectl get -o json` prints
+/// them, optionally with a default-deny ingress NetworkPolicy.
+fn cluster_dir(c: &Cluster, deny: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default", "annotations": {"metallb.io/ip-allocated-from-pool": "lab"}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "externalTrafficPolicy": "Cluster",
+                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": c.lb(false).to_string()}]}}
+    });
+    let endpoints: Vec<serde_json::Value> = c
+        .pods
+        .iter()
+        .map(|p| serde_json::json!({"addresses": [p.ip4.to_string()], "conditions": {"ready": true, "serving": true},
+                                    "nodeName": p.node, "targetRef": {"kind": "Pod", "name": p.name, "namespace": "default"}}))
+        .collect();
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-lab", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    });
+    let pods: Vec<serde_json::Value> = c
+        .pods
+        .iter()
+        .map(|p| serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": p.name, "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"nodeName": p.node, "containers": [{"name": "web", "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": p.ip4.to_string(), "conditions": [{"type": "Ready", "status": "True"}]}}))
+        .collect();
+    let mut items = vec![svc, slice];
+    items.extend(pods);
+    if deny {
+        items.push(serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny-ingress", "namespace": "default"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+        }));
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    std::fs::write(
+        dir.path().join("objects.json"),
+        serde_json::to_vec_pretty(&list).unwrap(),
+    )
+    .unwrap();
+    dir
+}
+
+fn trace_svc(c: &Cluster, dir: &std::path::Path) -> TraceReport {
+    let mut args: Vec<String> = vec![
+        "trace".into(),
+        "svc/web".into(),
+        "-n".into(),
+        "default".into(),
+        "--from-dir".into(),
+        dir.display().to_string(),
+        "--json".into(),
+        "--client".into(),
+        format!("netns:{}", c.lab().ns("client")),
+    ];
+    for n in &c.nodes {
+        args.push("--node".into());
+        args.push(format!("{}=netns:{}", n.name, c.lab().ns(&n.ns)));
+    }
+    let o = hopdump().args(&args).output().unwrap();
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)))
+}
+
+/// `trace svc/NAME` resolves the LB IP and port from the cluster, and the cluster's view
+/// sharpens the verdict (here: the NetworkPolicy that decides).
+#[test]
+fn trace_service_by_name_with_the_cluster_view() {
+    if !lab_allowed() {
+        return;
+    }
+    let c = Cluster::build(Spec::default()).unwrap();
+    let dir = cluster_dir(&c, false);
+    let r = trace_svc(&c, dir.path());
+    expect(&r, "ok", None, "svc/web healthy");
+    assert_eq!(r.target.ip, c.lb(false));
+    assert_eq!(r.target.port, 80);
+
+    let mut c = Cluster::build(Fault::NetpolCalico.spec(Spec::default())).unwrap();
+    Fault::NetpolCalico.inject(&mut c).unwrap();
+    let dir = cluster_dir(&c, true);
+    let r = trace_svc(&c, dir.path());
+    assert_eq!(r.verdict.code, "network_policy_drop", "{:?}", r.verdict);
+    assert!(
+        r.verdict
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("cluster: ✘") && e.contains("default-deny-ingress")),
+        "the deciding policy is named: {:?}",
+        r.verdict.evidence
+    );
+}
