@@ -573,6 +573,39 @@ fn eligible_line(
     line("eligible_nodes", Status::Pass, T, detail, None)
 }
 
+/// Last resort (speaker logs read with `--logs` or found in a bundle): the speakers whose last
+/// word about one of the service's IPs is `serviceAnnounced` ("service has IP, announcing").
+fn announcer_from_logs(view: &ClusterView, svc: &Service) -> Option<Announcer> {
+    let ips: Vec<String> = svc.lb_ingress_ips.iter().map(|ip| ip.to_string()).collect();
+    let mut last: std::collections::BTreeMap<&str, &crate::model::SpeakerLogLine> =
+        Default::default();
+    for l in view.speaker_logs.iter().filter(|l| {
+        matches!(l.event.as_str(), "serviceAnnounced" | "serviceWithdrawn")
+            && l.ips.iter().any(|ip| ips.contains(ip))
+    }) {
+        match last.get(l.pod.as_str()) {
+            Some(prev) if prev.ts > l.ts => {}
+            _ => {
+                last.insert(l.pod.as_str(), l);
+            }
+        }
+    }
+    let mut nodes: Vec<String> = last
+        .values()
+        .filter(|l| l.event == "serviceAnnounced")
+        .filter_map(|l| view.pods.iter().find(|p| p.name == l.pod)?.node.clone())
+        .collect();
+    nodes.sort();
+    nodes.dedup();
+    let node = nodes.first()?.clone();
+    Some(Announcer {
+        node,
+        source: "speaker log serviceAnnounced".into(),
+        interfaces: Vec::new(),
+        others: nodes[1..].to_vec(),
+    })
+}
+
 fn find_announcer(view: &ClusterView, svc: &Service) -> Option<Announcer> {
     let statuses: Vec<_> = view
         .l2_statuses
@@ -598,7 +631,10 @@ fn find_announcer(view: &ClusterView, svc: &Service) -> Option<Announcer> {
         .iter()
         .filter(|e| e.service_namespace == svc.namespace && e.service_name == svc.name)
         .filter(|e| e.protocol.as_deref().is_none_or(|p| p == "layer2"))
-        .max_by(|a, b| a.time.cmp(&b.time))?;
+        .max_by(|a, b| a.time.cmp(&b.time));
+    let Some(ev) = ev else {
+        return announcer_from_logs(view, svc);
+    };
     Some(Announcer {
         node: ev.node.clone(),
         source: format!(
@@ -953,5 +989,56 @@ mod tests {
         election_order(&mut a, ip);
         election_order(&mut b, ip);
         assert_eq!(a, b);
+    }
+}
+
+#[cfg(test)]
+mod log_fallback_tests {
+    use super::*;
+
+    /// Without ServiceL2Status or nodeAssigned events, the speakers' own logs name the
+    /// announcing node (a cluster-info dump carries them).
+    #[test]
+    fn speaker_logs_name_the_announcer_when_nothing_else_does() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/scenarios/kube/old-prefix-events");
+        let dir = tempfile::tempdir().unwrap();
+        let copy = |from: &std::path::Path, to: &std::path::Path| {
+            for e in walk(from) {
+                let rel = e.strip_prefix(from).unwrap();
+                // Drop the events: the logs must stand on their own.
+                if rel.file_name().is_some_and(|n| n == "events.json") {
+                    continue;
+                }
+                let dst = to.join(rel);
+                std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+                std::fs::copy(&e, &dst).unwrap();
+            }
+        };
+        copy(&src, dir.path());
+        let view = crate::load_dir(dir.path()).unwrap();
+        assert!(view.announce_events.is_empty() && view.l2_statuses.is_empty());
+        let svc = view
+            .services
+            .iter()
+            .find(|s| !s.lb_ingress_ips.is_empty())
+            .unwrap();
+        let a = find_announcer(&view, svc).expect("announcer from the logs");
+        assert_eq!(a.source, "speaker log serviceAnnounced");
+        let pod = view.pods.iter().find(|p| p.name == "speaker-w1").unwrap();
+        assert_eq!(Some(a.node), pod.node.clone());
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
     }
 }
