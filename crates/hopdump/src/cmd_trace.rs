@@ -629,7 +629,10 @@ fn render_text(ev: &Evidence, verdict: &Finding, findings: &[Finding]) -> String
         let _ = writeln!(
             out,
             "trace {}:{}/{} from {} — announcer {} ({} ms)",
-            t.ip,
+            match t.ip {
+                std::net::IpAddr::V6(v) => format!("[{v}]"),
+                v4 => v4.to_string(),
+            },
             t.port,
             t.proto.name(),
             ev.client.map(|c| c.to_string()).unwrap_or("?".into()),
