@@ -147,25 +147,17 @@ const POLICY_OWNERS: [&str; 6] = [
     "network-policy",
 ];
 
-/// Classify the rule that stopped a flow.
-pub fn classify(stop: &RuleLine, summary: &str) -> StopClass {
-    let text = format!(
-        "{} {} {summary}",
-        stop.meaning.as_deref().unwrap_or(""),
-        stop.text
-    );
-    if text.contains("has no endpoints") || text.contains("no real servers") {
-        StopClass::NoEndpoints
-    } else if text.contains("externalTrafficPolicy=Local") {
-        StopClass::NoLocalEndpoints
-    } else if text.contains("loadBalancerSourceRanges") {
-        StopClass::SourceRange
-    } else if POLICY_OWNERS.contains(&stop.owner.as_str()) {
-        StopClass::Policy
-    } else if stop.owner == "kube-proxy" {
-        StopClass::KubeProxy
-    } else {
-        StopClass::Firewall
+/// Classify the rule that stopped a flow: by the cause kube-proxy's own rules state, else by
+/// who wrote the rule.
+pub fn classify(stop: &RuleLine) -> StopClass {
+    match stop.cause {
+        Some(StopCause::NoEndpoints) => StopClass::NoEndpoints,
+        Some(StopCause::NoLocalEndpoints) => StopClass::NoLocalEndpoints,
+        Some(StopCause::SourceRangeBlocked) => StopClass::SourceRange,
+        Some(StopCause::InvalidClusterIp) => StopClass::KubeProxy,
+        None if POLICY_OWNERS.contains(&stop.owner.as_str()) => StopClass::Policy,
+        None if stop.owner == "kube-proxy" => StopClass::KubeProxy,
+        None => StopClass::Firewall,
     }
 }
 
@@ -314,7 +306,7 @@ fn no_endpoint_rules(n: &NodeEvidence) -> Option<&RulesEvidence> {
         return None;
     }
     let s = r.stop.as_ref()?;
-    (classify(s, &r.summary) == StopClass::NoEndpoints).then_some(r)
+    (classify(s) == StopClass::NoEndpoints).then_some(r)
 }
 
 // ---- the checks, in path order -------------------------------------------------------------
@@ -589,13 +581,13 @@ fn rule_stop(ev: &Evidence, want: &[StopClass]) -> Option<(String, RuleLine, Str
     let r = a.rules.as_ref()?;
     if matches!(r.outcome, RuleOutcome::Drop | RuleOutcome::Reject)
         && let Some(s) = &r.stop
-        && want.contains(&classify(s, &r.summary))
+        && want.contains(&classify(s))
     {
         return Some((a.name.clone(), s.clone(), r.summary.clone()));
     }
     for t in &r.targets {
         if let Some(s) = &t.stop
-            && want.contains(&classify(s, &r.summary))
+            && want.contains(&classify(s))
         {
             return Some((a.name.clone(), s.clone(), r.summary.clone()));
         }
@@ -605,7 +597,7 @@ fn rule_stop(ev: &Evidence, want: &[StopClass]) -> Option<(String, RuleLine, Str
         if let Some(r) = &n.endpoint_rules
             && matches!(r.outcome, RuleOutcome::Drop | RuleOutcome::Reject)
             && let Some(s) = &r.stop
-            && want.contains(&classify(s, &r.summary))
+            && want.contains(&classify(s))
         {
             return Some((n.name.clone(), s.clone(), r.summary.clone()));
         }
@@ -1238,11 +1230,15 @@ mod tests {
         }
     }
 
-    fn rules(outcome: RuleOutcome, stop: Option<(&str, &str)>) -> RulesEvidence {
+    fn rules(outcome: RuleOutcome, stop: Option<(&str, Option<StopCause>)>) -> RulesEvidence {
         RulesEvidence {
             flow: "198.51.100.10:33333 > 198.51.100.240:80/tcp".into(),
             outcome,
-            summary: stop.map(|s| s.1.to_string()).unwrap_or("DNAT".into()),
+            summary: if stop.is_some() {
+                "stopped".into()
+            } else {
+                "DNAT".into()
+            },
             targets: if outcome == RuleOutcome::Dnat {
                 vec![RuleTarget {
                     addr: "10.244.2.2".parse().unwrap(),
@@ -1254,10 +1250,11 @@ mod tests {
             } else {
                 Vec::new()
             },
-            stop: stop.map(|(owner, meaning)| RuleLine {
+            stop: stop.map(|(owner, cause)| RuleLine {
                 text: "filter/FORWARD rule 1: -j DROP".into(),
                 owner: owner.into(),
-                meaning: Some(meaning.into()),
+                meaning: None,
+                cause,
             }),
             path: Vec::new(),
             masquerade: true,
@@ -1395,32 +1392,32 @@ mod tests {
             (RuleOutcome::NoMatch, None, Code::NoServiceRule),
             (
                 RuleOutcome::Reject,
-                Some(("kube-proxy", "Service default/web has no endpoints")),
+                Some(("kube-proxy", Some(StopCause::NoEndpoints))),
                 Code::NoEndpoints,
             ),
             (
                 RuleOutcome::Drop,
-                Some(("kube-proxy", "externalTrafficPolicy=Local and no endpoint")),
+                Some(("kube-proxy", Some(StopCause::NoLocalEndpoints))),
                 Code::NoLocalEndpoints,
             ),
             (
                 RuleOutcome::Drop,
-                Some(("kube-proxy", "loadBalancerSourceRanges exclude the source")),
+                Some(("kube-proxy", Some(StopCause::SourceRangeBlocked))),
                 Code::SourceRangeBlocked,
             ),
             (
                 RuleOutcome::Drop,
-                Some(("host-firewall", "")),
+                Some(("host-firewall", None)),
                 Code::FirewallDrop,
             ),
             (
                 RuleOutcome::Drop,
-                Some(("calico", "")),
+                Some(("calico", None)),
                 Code::NetworkPolicyDrop,
             ),
             (
                 RuleOutcome::Reject,
-                Some(("kube-router", "")),
+                Some(("kube-router", None)),
                 Code::NetworkPolicyDrop,
             ),
         ];
@@ -1435,7 +1432,7 @@ mod tests {
     #[test]
     fn rules_alone_do_not_win_over_working_probes() {
         let mut ev = healthy();
-        ev.nodes[0].rules = Some(rules(RuleOutcome::Drop, Some(("host-firewall", ""))));
+        ev.nodes[0].rules = Some(rules(RuleOutcome::Drop, Some(("host-firewall", None))));
         assert_ne!(verdict(&ev).0, Code::FirewallDrop);
     }
 
@@ -1448,7 +1445,7 @@ mod tests {
         for n in &mut ev.nodes {
             n.rules = Some(rules(
                 RuleOutcome::Reject,
-                Some(("kube-proxy", "Service default/web has no endpoints")),
+                Some(("kube-proxy", Some(StopCause::NoEndpoints))),
             ));
         }
         assert_eq!(verdict(&ev), (Code::NoEndpoints, None));

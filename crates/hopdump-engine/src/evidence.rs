@@ -73,6 +73,18 @@ pub struct RuleLine {
     /// host-firewall, ...
     pub owner: String,
     pub meaning: Option<String>,
+    /// Why kube-proxy stopped it, as the rules themselves say (hopdump-rules' `Cause`).
+    pub cause: Option<StopCause>,
+}
+
+/// kube-proxy's reasons to stop a flow, read from its rules by hopdump-rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopCause {
+    NoEndpoints,
+    NoLocalEndpoints,
+    SourceRangeBlocked,
+    InvalidClusterIp,
 }
 
 /// One DNAT target and what the node's rules then do with it.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::flow::{Flow, NodeContext};
-use crate::walk::{Branch, Fate, Hit, NodeRules};
+use crate::walk::{Branch, Cause, Fate, Hit, NodeRules};
 
 /// Version of the `--json` document.
 pub const EXPLAIN_SCHEMA: &str = "hopdump.rules.explain/1";
@@ -37,6 +37,9 @@ pub struct Outcome {
     pub targets: Vec<TargetShare>,
     /// Probability that the packet is dropped or rejected on this node.
     pub lost_probability: f64,
+    /// Why kube-proxy stops the flow, when it does (on the first branch that is lost).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     pub masquerade: bool,
 }
 
@@ -63,10 +66,28 @@ fn pct(p: f64) -> String {
     }
 }
 
-/// Where a branch stopped, with the nearest meaning hopdump knows (nft verdict maps carry it on
-/// the map lookup, one hit before the helper chain that rejects).
+/// What the rules say about where a branch stopped: the meaning and cause of the last hit, or
+/// of a hit just before it from the same owner (nft verdict maps carry them on the map lookup,
+/// one hit before the helper chain that rejects).
+pub fn stop_reason(path: &[Hit]) -> (Option<&str>, Option<Cause>) {
+    let Some(last) = path.last() else {
+        return (None, None);
+    };
+    let same_owner = || {
+        path.iter()
+            .rev()
+            .take(3)
+            .filter(|h| h.owner.kind == last.owner.kind)
+    };
+    (
+        same_owner().find_map(|h| h.meaning.as_deref()),
+        same_owner().find_map(|h| h.cause),
+    )
+}
+
+/// Where a branch stopped, in words.
 fn describe_stop(path: &[Hit]) -> String {
-    let meaning = path.iter().rev().take(3).find_map(|h| h.meaning.clone());
+    let (meaning, _) = stop_reason(path);
     match path.last() {
         Some(h) => {
             let who = match &h.owner.service {
@@ -156,6 +177,10 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
         OutcomeKind::Accept
     };
     let proto = flow.proto.name();
+    let cause = branches
+        .iter()
+        .find(|b| matches!(b.fate, Fate::Dropped | Fate::Rejected))
+        .and_then(|b| stop_reason(&b.path).1);
     let summary = match kind {
         OutcomeKind::Dnat => {
             let svc = path.iter().find_map(|h| h.owner.service.clone());
@@ -218,6 +243,7 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
             summary,
             targets,
             lost_probability: lost / total,
+            cause,
             masquerade,
         },
         path,

@@ -14,6 +14,8 @@ pub mod walk;
 pub mod xt;
 
 pub use error::{Result, RulesError};
-pub use explain::{EXPLAIN_SCHEMA, Explanation, Outcome, OutcomeKind, TargetShare, explain};
+pub use explain::{
+    EXPLAIN_SCHEMA, Explanation, Outcome, OutcomeKind, TargetShare, explain, stop_reason,
+};
 pub use flow::{Flow, NodeContext, Proto};
-pub use walk::{Branch, Fate, Hit, NodeRules};
+pub use walk::{Branch, Cause, Fate, Hit, NodeRules};

@@ -60,9 +60,27 @@ pub struct Hit {
     /// What it means, when hopdump knows (kube-proxy's conventions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meaning: Option<String>,
+    /// The same, as a code other tools can act on (`trace` does), for the causes that stop a
+    /// flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     /// Probability of taking this rule, when random (statistic, numgen).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+}
+
+/// Why kube-proxy stops a flow, as read from its own rules (comments, chains, maps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The Service has no endpoints (REJECT; IPVS: a virtual server without real servers).
+    NoEndpoints,
+    /// externalTrafficPolicy=Local and no endpoint on this node (DROP).
+    NoLocalEndpoints,
+    /// loadBalancerSourceRanges do not include the source (DROP).
+    SourceRangeBlocked,
+    /// A ClusterIP on a port no Service uses, or an unallocated ClusterIP.
+    InvalidClusterIp,
 }
 
 /// How one branch of the walk ended.
@@ -148,55 +166,67 @@ fn xt_source(d: &XtDump) -> String {
     d.backend.name().to_string()
 }
 
-/// kube-proxy's meaning of a rule, from its comment and target.
+/// kube-proxy's meaning of a rule, from its comment and target, with the cause when the rule
+/// stops the flow.
 fn xt_meaning(
     chain: &str,
     comment: Option<&str>,
     target: Option<&XtTarget>,
     pkt: &Pkt,
-) -> Option<String> {
+) -> Option<(Option<Cause>, String)> {
     let c = comment.unwrap_or("");
     let t = target.map(|t| t.name.as_str()).unwrap_or("");
     let svc = crate::owner::service_from_comment(c).unwrap_or_default();
+    let stop = |cause, text: String| Some((Some(cause), text));
+    let note = |text: String| Some((None, text));
     if c.contains("has no endpoints") {
-        return Some(format!(
-            "Service {svc} has no endpoints: kube-proxy rejects the connection (client sees connection refused)"
-        ));
+        return stop(
+            Cause::NoEndpoints,
+            format!(
+                "Service {svc} has no endpoints: kube-proxy rejects the connection (client sees connection refused)"
+            ),
+        );
     }
     if c.contains("has no local endpoints") {
-        return Some(format!(
-            "Service {svc} has externalTrafficPolicy=Local and no endpoint on this node: kube-proxy drops"
-        ));
+        return stop(
+            Cause::NoLocalEndpoints,
+            format!(
+                "Service {svc} has externalTrafficPolicy=Local and no endpoint on this node: kube-proxy drops"
+            ),
+        );
     }
     if c.contains("traffic not accepted by KUBE-FW-") {
-        return Some(format!(
-            "loadBalancerSourceRanges of {svc} do not include source {}: kube-proxy drops",
-            pkt.src
-        ));
+        return stop(
+            Cause::SourceRangeBlocked,
+            format!(
+                "loadBalancerSourceRanges of {svc} do not include source {}: kube-proxy drops",
+                pkt.src
+            ),
+        );
     }
     if c.starts_with("other traffic to ") {
-        return Some(format!(
+        return note(format!(
             "source {} is not in loadBalancerSourceRanges of {svc}",
             pkt.src
         ));
     }
     if t == "KUBE-MARK-MASQ" {
-        return Some(
+        return note(
             "marked for masquerade: the packet will leave with the node's address as source".into(),
         );
     }
     if t.starts_with("KUBE-SVL-") {
-        return Some(format!(
+        return note(format!(
             "externalTrafficPolicy=Local: only endpoints of {svc} on this node"
         ));
     }
     if t.starts_with("KUBE-FW-") {
-        return Some(format!(
+        return note(format!(
             "{svc} has loadBalancerSourceRanges: checked in {t}"
         ));
     }
     if chain.starts_with("KUBE-SEP-") && t == "DNAT" {
-        return Some(format!("endpoint of {svc}"));
+        return note(format!("endpoint of {svc}"));
     }
     None
 }
@@ -439,11 +469,13 @@ impl NodeRules {
             packets: None,
             bytes: None,
             meaning: None,
+            cause: None,
             probability: None,
         };
         if vs.reals.is_empty() {
             let mut h = base;
             h.action = "REJECT".into();
+            h.cause = Some(Cause::NoEndpoints);
             h.meaning = Some("IPVS virtual server has no real servers (the Service has no endpoints): the kernel answers ICMP port unreachable".into());
             st.hits.push(h);
             st.set_fate(Fate::Rejected);
@@ -555,6 +587,7 @@ impl NodeRules {
                                     packets: None,
                                     bytes: None,
                                     meaning: Some(format!("no rule in {chain} accepted the packet and the chain's policy is DROP")),
+                                    cause: None,
                                     probability: None,
                                 });
                                 s.set_fate(Fate::Dropped);
@@ -696,9 +729,17 @@ impl NodeRules {
                 action,
                 packets: rule.counters().map(|c| c.0),
                 bytes: rule.counters().map(|c| c.1),
-                meaning: xt_meaning(&c.name, rule.comment().as_deref(), target, &st.pkt),
+                meaning: None,
+                cause: None,
                 probability: (p_yes < 1.0).then_some(p_yes),
             };
+            let mut hit = hit;
+            if let Some((cause, text)) =
+                xt_meaning(&c.name, rule.comment().as_deref(), target, &st.pkt)
+            {
+                hit.meaning = Some(text);
+                hit.cause = cause;
+            }
             st.hits.push(hit);
             let Some(tg) = target else {
                 work.push((i + 1, st));

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use hopdump_rules::{
-    Fate, Flow, NodeContext, NodeRules, OutcomeKind, explain, iptables, ipvs, nft,
+    Cause, Fate, Flow, NodeContext, NodeRules, OutcomeKind, explain, iptables, ipvs, nft,
 };
 
 fn scenario(name: &str) -> String {
@@ -114,6 +114,11 @@ fn check_three_services(rules: &NodeRules, named: bool) {
         OutcomeKind::Reject,
         "{}",
         broken.outcome.summary
+    );
+    assert_eq!(
+        broken.outcome.cause,
+        Some(Cause::NoEndpoints),
+        "every mode names the cause"
     );
 
     let none = explain(rules, &flow("192.168.1.249:80", "203.0.113.10:40000"), &ctx);
@@ -238,6 +243,7 @@ fn load_balancer_source_ranges() {
             "{}",
             bad.outcome.summary
         );
+        assert_eq!(bad.outcome.cause, Some(Cause::SourceRangeBlocked));
         assert!(
             bad.outcome.summary.contains("loadBalancerSourceRanges"),
             "{}",
@@ -263,6 +269,7 @@ fn etp_local_without_local_endpoint_drops() {
             "{}",
             e.outcome.summary
         );
+        assert_eq!(e.outcome.cause, Some(Cause::NoLocalEndpoints));
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{End, Hit, NodeRules, St, apply_dnat_parts};
+use super::{Cause, End, Hit, NodeRules, St, apply_dnat_parts};
 use crate::flow::{NodeContext, Proto, parse_net};
 use crate::nft::{NftChain, NftTable, render};
 use crate::owner::nft_owner;
@@ -369,7 +369,7 @@ impl NodeRules {
         ri: usize,
         st: &St,
         action: String,
-        meaning: Option<String>,
+        meaning: Option<(Option<Cause>, String)>,
         probability: Option<f64>,
     ) -> Hit {
         let rule = &c.rules[ri];
@@ -384,7 +384,8 @@ impl NodeRules {
             action,
             packets: rule.counters.map(|c| c.0),
             bytes: rule.counters.map(|c| c.1),
-            meaning,
+            cause: meaning.as_ref().and_then(|m| m.0),
+            meaning: meaning.map(|m| m.1),
             probability,
         }
     }
@@ -398,7 +399,7 @@ impl NodeRules {
         map: Option<&str>,
         comment: Option<&str>,
         st: &St,
-    ) -> Option<String> {
+    ) -> Option<(Option<Cause>, String)> {
         if t.name != "kube-proxy" {
             return None;
         }
@@ -409,39 +410,52 @@ impl NodeRules {
             })
             .or_else(|| crate::owner::service_from_nft_chain(&c.name))
             .unwrap_or_default();
+        let stop = |cause, text: String| Some((Some(cause), text));
+        let note = |text: String| Some((None, text));
         match (map, action) {
             (Some("no-endpoint-services" | "no-endpoint-nodeports"), a) if a.contains("reject") => {
-                Some(format!(
-                    "Service {svc} has no endpoints: kube-proxy rejects the connection (client sees connection refused)"
-                ))
+                stop(
+                    Cause::NoEndpoints,
+                    format!(
+                        "Service {svc} has no endpoints: kube-proxy rejects the connection (client sees connection refused)"
+                    ),
+                )
             }
-            (Some("no-endpoint-services" | "no-endpoint-nodeports"), "drop") => Some(format!(
-                "Service {svc} has externalTrafficPolicy=Local and no endpoint on this node: kube-proxy drops"
-            )),
-            (Some("firewall-ips"), _) => Some(format!(
+            (Some("no-endpoint-services" | "no-endpoint-nodeports"), "drop") => stop(
+                Cause::NoLocalEndpoints,
+                format!(
+                    "Service {svc} has externalTrafficPolicy=Local and no endpoint on this node: kube-proxy drops"
+                ),
+            ),
+            (Some("firewall-ips"), _) => note(format!(
                 "{svc} has loadBalancerSourceRanges: checked in {}",
                 action.trim_start_matches("goto ")
             )),
-            (_, "drop") if c.name.starts_with("firewall-") => Some(format!(
-                "loadBalancerSourceRanges of {svc} do not include source {}: kube-proxy drops",
-                st.pkt.src
-            )),
-            (_, "jump mark-for-masquerade") => Some(
+            (_, "drop") if c.name.starts_with("firewall-") => stop(
+                Cause::SourceRangeBlocked,
+                format!(
+                    "loadBalancerSourceRanges of {svc} do not include source {}: kube-proxy drops",
+                    st.pkt.src
+                ),
+            ),
+            (_, "jump mark-for-masquerade") => note(
                 "marked for masquerade: the packet will leave with the node's address as source"
                     .into(),
             ),
-            (_, a) if a.starts_with("goto local-") => Some(format!(
+            (_, a) if a.starts_with("goto local-") => note(format!(
                 "externalTrafficPolicy=Local: only endpoints of {svc} on this node"
             )),
             (_, a) if a.starts_with("dnat") && c.name.starts_with("endpoint-") => {
-                Some(format!("endpoint of {svc}"))
+                note(format!("endpoint of {svc}"))
             }
-            (_, "reject") if c.name == "cluster-ips-check" => {
-                Some("traffic to a ClusterIP on a port no Service uses: kube-proxy rejects".into())
-            }
-            (_, "drop") if c.name == "cluster-ips-check" => {
-                Some("traffic to an unallocated ClusterIP: kube-proxy drops".into())
-            }
+            (_, "reject") if c.name == "cluster-ips-check" => stop(
+                Cause::InvalidClusterIp,
+                "traffic to a ClusterIP on a port no Service uses: kube-proxy rejects".into(),
+            ),
+            (_, "drop") if c.name == "cluster-ips-check" => stop(
+                Cause::InvalidClusterIp,
+                "traffic to an unallocated ClusterIP: kube-proxy drops".into(),
+            ),
             _ => None,
         }
     }
@@ -657,10 +671,11 @@ impl NodeRules {
                             ri,
                             &st,
                             action,
-                            Some(
+                            Some((
+                                None,
                                 "source NAT: the packet leaves with the node's address as source"
                                     .into(),
-                            ),
+                            )),
                             None,
                         ),
                     );

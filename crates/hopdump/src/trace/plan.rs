@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use hopdump_capture::Netns;
 use hopdump_engine::{
     ArpObs, ArpResponder, EndpointEvidence, HopRole, Proto, RuleLine, RuleOutcome, RuleTarget,
-    RulesEvidence, Target,
+    RulesEvidence, StopCause, Target,
 };
 use hopdump_node::analysis::arp::{Mode, NodeHint};
 use hopdump_node::arp::ArpOptions;
@@ -314,16 +314,17 @@ fn hit_line(h: &Hit) -> String {
 
 fn stop_of(path: &[Hit]) -> Option<RuleLine> {
     let last = path.last()?;
-    let meaning = path
-        .iter()
-        .rev()
-        .take(3)
-        .filter(|h| h.owner.kind == last.owner.kind)
-        .find_map(|h| h.meaning.clone());
+    let (meaning, cause) = hopdump_rules::stop_reason(path);
     Some(RuleLine {
         text: hit_line(last),
         owner: last.owner.kind.clone(),
-        meaning,
+        meaning: meaning.map(str::to_string),
+        cause: cause.map(|c| match c {
+            hopdump_rules::Cause::NoEndpoints => StopCause::NoEndpoints,
+            hopdump_rules::Cause::NoLocalEndpoints => StopCause::NoLocalEndpoints,
+            hopdump_rules::Cause::SourceRangeBlocked => StopCause::SourceRangeBlocked,
+            hopdump_rules::Cause::InvalidClusterIp => StopCause::InvalidClusterIp,
+        }),
     })
 }
 
