@@ -22,44 +22,12 @@ fn lab_allowed() -> bool {
 
 /// client (198.51.100.2, 192.0.2.5) — c0 | r0 router r1 | s0 — server (203.0.113.2)
 fn topology() -> Lab {
-    let mut lab = Lab::new().unwrap();
-    for ns in ["client", "router", "server"] {
-        lab.add_ns(ns).unwrap();
-    }
-    lab.veth(
-        "client",
-        "c0",
-        Some("198.51.100.2/24"),
-        "router",
-        "r0",
-        Some("198.51.100.1/24"),
-    )
-    .unwrap();
-    lab.veth(
-        "router",
-        "r1",
-        Some("203.0.113.1/24"),
-        "server",
-        "s0",
-        Some("203.0.113.2/24"),
-    )
-    .unwrap();
+    let lab = Lab::routed().unwrap();
     lab.exec(
         "client",
         &["ip", "addr", "add", "192.0.2.5/32", "dev", "c0"],
     )
     .unwrap();
-    lab.exec(
-        "client",
-        &["ip", "route", "add", "default", "via", "198.51.100.1"],
-    )
-    .unwrap();
-    lab.exec(
-        "server",
-        &["ip", "route", "add", "default", "via", "203.0.113.1"],
-    )
-    .unwrap();
-    lab.sysctl("router", "net.ipv4.ip_forward", "1").unwrap();
     lab
 }
 

@@ -118,6 +118,42 @@ impl Lab {
         })
     }
 
+    /// A routed three-namespace lab: `client` (c0 198.51.100.2) — `router` (r0 198.51.100.1,
+    /// r1 203.0.113.1, forwarding on) — `server` (s0 203.0.113.2), default routes through the
+    /// router on both ends.
+    pub fn routed() -> Result<Lab> {
+        let mut lab = Lab::new()?;
+        for ns in ["client", "router", "server"] {
+            lab.add_ns(ns)?;
+        }
+        lab.veth(
+            "client",
+            "c0",
+            Some("198.51.100.2/24"),
+            "router",
+            "r0",
+            Some("198.51.100.1/24"),
+        )?;
+        lab.veth(
+            "router",
+            "r1",
+            Some("203.0.113.1/24"),
+            "server",
+            "s0",
+            Some("203.0.113.2/24"),
+        )?;
+        lab.exec(
+            "client",
+            &["ip", "route", "add", "default", "via", "198.51.100.1"],
+        )?;
+        lab.exec(
+            "server",
+            &["ip", "route", "add", "default", "via", "203.0.113.1"],
+        )?;
+        lab.sysctl("router", "net.ipv4.ip_forward", "1")?;
+        Ok(lab)
+    }
+
     /// Full name of a lab namespace.
     pub fn ns(&self, short: &str) -> String {
         format!("{}{short}", self.prefix)

@@ -39,34 +39,7 @@ struct Record {
 }
 
 fn router_lab() -> Lab {
-    let mut lab = Lab::new().unwrap();
-    for ns in ["client", "router", "server"] {
-        lab.add_ns(ns).unwrap();
-    }
-    lab.veth(
-        "client",
-        "c0",
-        Some("198.51.100.2/24"),
-        "router",
-        "r0",
-        Some("198.51.100.1/24"),
-    )
-    .unwrap();
-    lab.veth(
-        "router",
-        "r1",
-        Some("203.0.113.1/24"),
-        "server",
-        "s0",
-        Some("203.0.113.2/24"),
-    )
-    .unwrap();
-    lab.exec(
-        "client",
-        &["ip", "route", "add", "default", "via", "198.51.100.1"],
-    )
-    .unwrap();
-    lab.sysctl("router", "net.ipv4.ip_forward", "1").unwrap();
+    let lab = Lab::routed().unwrap();
     for port in ["9998", "9999"] {
         lab.exec(
             "router",
