@@ -514,19 +514,9 @@ fn kernel_drops_are_reported_from_the_socket_counters() {
         return;
     }
     let lab = two_hosts();
-    let mac_text = lab
-        .exec("b", &["cat", "/sys/class/net/b0/address"])
-        .unwrap_or_default();
-    let mac_text = if mac_text.trim().is_empty() {
-        lab.exec("b", &["ip", "-br", "link", "show", "b0"])
-            .unwrap()
-            .split_whitespace()
-            .nth(2)
-            .unwrap()
-            .to_string()
-    } else {
-        mac_text.trim().to_string()
-    };
+    // `ip -br link`: NAME STATE MAC ...
+    let mac_text = lab.exec("b", &["ip", "-br", "link", "show", "b0"]).unwrap();
+    let mac_text = mac_text.split_whitespace().nth(2).unwrap().to_string();
     let mut mac = [0u8; 6];
     for (i, part) in mac_text.split(':').enumerate().take(6) {
         mac[i] = u8::from_str_radix(part, 16).unwrap();
