@@ -106,7 +106,11 @@ fn rule_faults_are_named() {
         ),
         (Fault::ForwardDrop, "drop", "host-firewall"),
         (Fault::RulesMissing, "no_match", "no rule matches"),
-        (Fault::LegacyNftSplit, "drop", "host-firewall in iptables-nft"),
+        (
+            Fault::LegacyNftSplit,
+            "drop",
+            "host-firewall in iptables-nft",
+        ),
     ];
     for (fault, kind, says) in cases {
         let mut c = Cluster::build(fault.spec(Spec::default())).unwrap();
