@@ -338,9 +338,7 @@ fn live_answer_matches_what_the_kernel_did() {
     ]);
     assert_eq!(d.outcome.kind, "dnat");
     let targets: Vec<String> = d.outcome.targets.iter().map(|t| t.addr.clone()).collect();
-    for _ in 0..6 {
-        connect(&lab, "198.51.100.240:80");
-    }
+    connect_until_tracked(&lab, "198.51.100.240:80", 6);
     // Conntrack's reply tuples name the endpoint the kernel chose for each connection.
     let chosen = kernel_endpoints(&lab, "198.51.100.240");
     assert!(!chosen.is_empty(), "conntrack shows the DNATed connections");
@@ -401,6 +399,18 @@ fn live_drop_for_etp_local_without_local_endpoint() {
     );
 }
 
+/// Connect `n` times, then more (bounded) until the node's conntrack has entries: on a loaded
+/// machine a 300 ms connect can give up before ARP resolves and the SYN ever leaves.
+fn connect_until_tracked(lab: &Lab, to: &str, n: usize) {
+    let vip = to.rsplit_once(':').unwrap().0;
+    for i in 0..n + 40 {
+        connect(lab, to);
+        if i + 1 >= n && !kernel_endpoints(lab, vip).is_empty() {
+            return;
+        }
+    }
+}
+
 /// Picks the endpoint the kernel chose for each connection to `vip` from the node's conntrack.
 fn kernel_endpoints(lab: &Lab, vip: &str) -> Vec<String> {
     let ct = lab
@@ -452,9 +462,7 @@ fn live_nftables_mode_matches_the_kernel() {
     assert_eq!(d.outcome.kind, "dnat", "{}", d.outcome.summary);
     let targets: Vec<String> = d.outcome.targets.iter().map(|t| t.addr.clone()).collect();
     assert_eq!(targets.len(), 2);
-    for _ in 0..6 {
-        connect(&lab, "198.51.100.240:80");
-    }
+    connect_until_tracked(&lab, "198.51.100.240:80", 6);
     let chosen = kernel_endpoints(&lab, "198.51.100.240");
     assert!(!chosen.is_empty());
     for ep in chosen {
