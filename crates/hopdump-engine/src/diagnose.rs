@@ -1206,9 +1206,81 @@ pub fn diagnose(ev: &Evidence) -> (Finding, Vec<Finding>) {
     });
     let mut it = all.into_iter();
     match it.next() {
-        Some(v) => (v, it.collect()),
+        Some(v) => match unobserved_guard(ev, &v) {
+            Some(g) => (g, std::iter::once(v).chain(it).collect()),
+            None => (v, it.collect()),
+        },
         None => (inconclusive(ev), Vec::new()),
     }
+}
+
+/// A verdict may not rest on a node nobody observed: when it names such a node or hop, or
+/// concludes from packets *not* seen while a node of the path (announcer, an endpoint's
+/// node, or one that could be either) was unobserved, the verdict is `inconclusive`, saying
+/// what is missing; the would-be verdict follows as a finding. Verdicts proven by what was
+/// seen (a rule, a drop reason, replies) stand.
+fn unobserved_guard(ev: &Evidence, v: &Finding) -> Option<Finding> {
+    let down: Vec<&NodeEvidence> = ev.nodes.iter().filter(|n| n.unobserved.is_some()).collect();
+    if down.is_empty() || matches!(v.code, Code::Inconclusive | Code::Ok) {
+        return None;
+    }
+    let is_down = |n: &str| down.iter().any(|d| d.name == n);
+    let hop_node = v.hop.as_deref().and_then(|h| h.split('/').next());
+    let names_down = v.node.as_deref().is_some_and(is_down) || hop_node.is_some_and(is_down);
+    let on_path = ev.announcer.as_deref().is_none_or(is_down)
+        || ev
+            .endpoints
+            .iter()
+            .any(|e| e.node.as_deref().is_none_or(is_down));
+    let from_absence = matches!(
+        v.code,
+        Code::NotReachingNode
+            | Code::CniRouting
+            | Code::EndpointUnreachable
+            | Code::MtuMismatch
+            | Code::PodNotListening
+            | Code::PodNotResponding
+            | Code::ReplyPathBroken
+    );
+    if !names_down && !(from_absence && on_path) {
+        return None;
+    }
+    let names: Vec<String> = down
+        .iter()
+        .map(|d| format!("{} ({})", d.name, d.unobserved.as_deref().unwrap_or("?")))
+        .collect();
+    let mut f = Finding::new(
+        Code::Inconclusive,
+        None,
+        format!(
+            "node {} not observed; what was seen elsewhere points at {}{}, which needs that node's view to confirm",
+            names.join(", "),
+            v.code.as_str(),
+            v.node.as_deref().map(|n| format!(" on {n}")).unwrap_or_default(),
+        ),
+    )
+    .ev(names.iter().map(|n| format!("unobserved: {n}")))
+    .ev(probe_lines(ev))
+    .ev(hop_lines(
+        ev,
+        &[
+            HopRole::Client,
+            HopRole::Uplink,
+            HopRole::RemoteUplink,
+            HopRole::PodNetwork,
+            HopRole::Pod,
+        ],
+    ));
+    for m in &ev.missing {
+        f = f.ev([format!("missing: {m}")]);
+    }
+    for d in &down {
+        f = f.next(format!(
+            "kubectl -n hopdump get pods -o wide --field-selector spec.nodeName={}   # is its agent running?",
+            d.name
+        ));
+    }
+    Some(f.next("run the trace again once every node on the path has a reachable agent".into()))
 }
 
 #[cfg(test)]
@@ -1479,6 +1551,44 @@ mod tests {
             h.counts = HopCounts::default();
         }
         assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+    }
+
+    #[test]
+    fn unobserved_endpoint_node_makes_absence_inconclusive() {
+        // node2's agent died: its hops carry the error and nothing was counted there.
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        for h in &mut ev.hops[2..] {
+            h.counts = HopCounts::default();
+            h.error = Some("agent stream broken".into());
+        }
+        ev.nodes[1].unobserved = Some("agent node2 (198.51.100.12:7443): stream broken".into());
+        let (v, rest) = diagnose(&ev);
+        assert_eq!(v.code, Code::Inconclusive);
+        assert!(v.summary.contains("node2"), "{}", v.summary);
+        assert!(v.evidence.iter().any(|e| e.contains("stream broken")));
+        assert!(!rest.is_empty(), "the would-be verdict stays as a finding");
+        // The same absence with every node observed is a verdict.
+        ev.nodes[1].unobserved = None;
+        for h in &mut ev.hops[2..] {
+            h.error = None;
+        }
+        assert_ne!(verdict(&ev).0, Code::Inconclusive);
+    }
+
+    #[test]
+    fn proven_verdicts_stand_with_a_node_unobserved() {
+        // Rules on the announcer drop the flow: proven by node1's own rules.
+        let mut ev = healthy();
+        fail_all(&mut ev, ProbeResult::Timeout);
+        ev.nodes[0].rules = Some(rules(
+            RuleOutcome::Drop,
+            Some(("filter/INPUT rule 1: -j DROP", None)),
+        ));
+        ev.nodes[1].unobserved = Some("agent down".into());
+        let before = verdict(&ev);
+        assert_ne!(before.0, Code::Inconclusive);
+        assert_eq!(before.1.as_deref(), Some("node1"));
     }
 
     #[test]

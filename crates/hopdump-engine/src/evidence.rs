@@ -4,10 +4,10 @@
 
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Transport of the traced service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Proto {
     Tcp,
@@ -24,7 +24,7 @@ impl Proto {
 }
 
 /// The LoadBalancer address being traced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub ip: IpAddr,
     pub port: u16,
@@ -32,7 +32,7 @@ pub struct Target {
 }
 
 /// One MAC that answered ARP / neighbour discovery for the LB IP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArpResponder {
     pub mac: String,
     /// The `--node` whose interface has this MAC.
@@ -43,7 +43,7 @@ pub struct ArpResponder {
 }
 
 /// The ARP step.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArpObs {
     /// An active ARP/NDP probe ran (false: no client to ask from).
     pub asked: bool,
@@ -54,7 +54,7 @@ pub struct ArpObs {
 }
 
 /// How a branch of the rule walk ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleOutcome {
     Dnat,
@@ -65,7 +65,7 @@ pub enum RuleOutcome {
 }
 
 /// The rule that stopped a packet (or the last one it hit).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleLine {
     /// `iptables-nft filter/FORWARD rule 1: -A FORWARD ... -j DROP`.
     pub text: String,
@@ -78,7 +78,7 @@ pub struct RuleLine {
 }
 
 /// kube-proxy's reasons to stop a flow, read from its rules by hopdump-rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopCause {
     NoEndpoints,
@@ -88,7 +88,7 @@ pub enum StopCause {
 }
 
 /// One DNAT target and what the node's rules then do with it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleTarget {
     pub addr: IpAddr,
     pub port: u16,
@@ -100,7 +100,7 @@ pub struct RuleTarget {
 }
 
 /// `rules explain` of one flow on one node, reduced to what the checks need.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RulesEvidence {
     /// The flow explained, `src:sport > dst:dport/proto`.
     pub flow: String,
@@ -116,7 +116,7 @@ pub struct RulesEvidence {
 }
 
 /// One conntrack entry for the service on a node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CtObs {
     /// conntrack -L style line.
     pub line: String,
@@ -131,7 +131,7 @@ pub struct CtObs {
 }
 
 /// A node's state.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NodeEvidence {
     pub name: String,
     /// Its uplink (the interface that answers on the client's segment).
@@ -152,10 +152,14 @@ pub struct NodeEvidence {
     pub routes: Vec<(IpAddr, String)>,
     /// What could not be read here.
     pub notes: Vec<String>,
+    /// Why nothing could be observed on this node (its agent down, slow or refusing):
+    /// its hops carry the error and no verdict may rest on what was not seen there.
+    #[serde(default)]
+    pub unobserved: Option<String>,
 }
 
 /// One endpoint of the service (a DNAT target) and where it lives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointEvidence {
     pub addr: IpAddr,
     pub port: u16,
@@ -168,7 +172,7 @@ pub struct EndpointEvidence {
 }
 
 /// What a hop is on the path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HopRole {
     /// The client's NIC.
@@ -200,7 +204,7 @@ impl HopRole {
 
 /// Packets counted at one hop. "Forward" is client to service (before DNAT: to the LB IP;
 /// after: to the endpoint); "reply" is the way back.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HopCounts {
     pub forward: u32,
     /// Forward packets larger than 1200 bytes on the wire.
@@ -222,7 +226,7 @@ pub struct HopCounts {
 }
 
 /// One capture point on the path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hop {
     pub node: String,
     pub iface: String,
@@ -235,7 +239,7 @@ pub struct Hop {
 }
 
 /// A packet the kernel dropped on a node, matched to the traced flows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropObs {
     pub node: String,
     pub iface: Option<String>,
@@ -248,7 +252,7 @@ pub struct DropObs {
 }
 
 /// What a probe was.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
     /// TCP connect and a small request.
@@ -277,7 +281,7 @@ impl ProbeKind {
 }
 
 /// How a probe ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeResult {
     /// Answered.
@@ -304,7 +308,7 @@ impl ProbeResult {
 }
 
 /// One probe.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Probe {
     pub kind: ProbeKind,
     /// Client source port.
@@ -316,7 +320,7 @@ pub struct Probe {
 }
 
 /// A flow to the LB IP:port that was not ours, watched during the window.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchedFlow {
     pub client: IpAddr,
     pub sport: u16,
@@ -327,7 +331,7 @@ pub struct WatchedFlow {
 }
 
 /// Everything one trace gathered.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Evidence {
     pub target: Option<Target>,
     /// The client's address on the LB's segment.
