@@ -102,6 +102,9 @@ pub struct CaptureReq {
     /// Keep at most this many frames (the stream ends early after them).
     #[serde(default = "default_max_frames")]
     pub max_frames: u64,
+    /// Names the stream for [`Call::Stop`] (chosen by the caller, unguessable).
+    #[serde(default)]
+    pub id: String,
 }
 
 fn default_snaplen() -> u32 {
@@ -126,6 +129,16 @@ pub struct DropsNs {
 pub struct DropsReq {
     pub netns: Vec<DropsNs>,
     pub duration_ms: u64,
+    /// Names the stream for [`Call::Stop`].
+    #[serde(default)]
+    pub id: String,
+}
+
+/// End a stream started with this `id` now (it then closes cleanly, statistics included).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopReq {
+    pub id: String,
 }
 
 /// One kernel drop as streamed by `drops` (one JSON document per line).
@@ -159,6 +172,7 @@ pub enum Call {
     FindPod(FindPodReq),
     Capture(CaptureReq),
     Drops(DropsReq),
+    Stop(StopReq),
 }
 
 impl Call {
@@ -172,6 +186,7 @@ impl Call {
             Call::FindPod(_) => "find_pod",
             Call::Capture(_) => "capture",
             Call::Drops(_) => "drops",
+            Call::Stop(_) => "stop",
         }
     }
 
@@ -190,6 +205,7 @@ impl Call {
             Call::FindPod(r) => serde_json::to_vec(r),
             Call::Capture(r) => serde_json::to_vec(r),
             Call::Drops(r) => serde_json::to_vec(r),
+            Call::Stop(r) => serde_json::to_vec(r),
         };
         // Serialising these plain structs cannot fail (no maps with non-string keys).
         v.unwrap_or_default()
@@ -238,6 +254,7 @@ impl Call {
                 }
                 Call::Drops(r)
             }
+            "stop" => Call::Stop(json(method, body)?),
             other => return Err(AgentError::BadRequest(format!("unknown method {other:?}"))),
         };
         Ok(call)
@@ -283,6 +300,7 @@ mod tests {
                 snaplen: 100,
                 duration_ms: 1000,
                 max_frames: 5,
+                id: "c1".into(),
             }),
             Call::Drops(DropsReq {
                 netns: vec![DropsNs {
@@ -290,7 +308,9 @@ mod tests {
                     name: "n1".into(),
                 }],
                 duration_ms: 1000,
+                id: "d1".into(),
             }),
+            Call::Stop(StopReq { id: "c1".into() }),
         ];
         for c in calls {
             let path = format!("/v1/{}", c.method());

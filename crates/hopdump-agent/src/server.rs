@@ -53,6 +53,40 @@ impl Sink {
     pub fn closed(&self) -> bool {
         self.tx.is_closed()
     }
+
+    /// An owned writer into the stream (marks it ready), for writers that need `'static`.
+    pub fn writer(&mut self) -> SinkWriter {
+        self.ready();
+        SinkWriter {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+/// An owned handle on a [`Sink`]'s stream.
+pub struct SinkWriter {
+    tx: mpsc::Sender<Bytes>,
+}
+
+impl SinkWriter {
+    pub fn closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+impl std::io::Write for SinkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.tx
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "caller went away"))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl std::io::Write for Sink {

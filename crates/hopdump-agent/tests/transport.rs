@@ -145,6 +145,7 @@ fn capture(iface: &str, chunks: u64) -> Call {
         snaplen: 100,
         duration_ms: 1000,
         max_frames: chunks,
+        id: String::new(),
     })
 }
 

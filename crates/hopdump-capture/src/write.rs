@@ -130,6 +130,25 @@ impl CaptureWriter {
             path: path.to_path_buf(),
             source,
         })?;
+        Self::with_output(path, out, file, format)
+    }
+
+    /// Write to any byte stream (e.g. an agent's response to the CLI); `name` only names
+    /// it in errors.
+    pub fn to_writer(
+        name: &Path,
+        out: Box<dyn Write + Send>,
+        format: FileFormat,
+    ) -> Result<CaptureWriter> {
+        Self::with_output(name, out, None, format)
+    }
+
+    fn with_output(
+        path: &Path,
+        out: Box<dyn Write + Send>,
+        file: Option<std::fs::File>,
+        format: FileFormat,
+    ) -> Result<CaptureWriter> {
         let buf = BufWriter::with_capacity(1 << 20, Tracked { out, accepted: 0 });
         let inner = match format {
             // The classic header needs the link type: written with the first interface.

@@ -38,6 +38,10 @@ pub enum Command {
     /// Where LoadBalancer traffic dies, and why: plan the path, capture every hop at once,
     /// probe, follow packets through NAT, read rules/conntrack/drops, print the verdict.
     Trace(TraceArgs),
+    /// The per-node agent (a DaemonSet in a cluster): serves `trace` its node's captures,
+    /// drops, rules, conntrack and state over authenticated TLS. `agent init DIR` makes
+    /// the credentials.
+    Agent(crate::cmd_agent::AgentArgs),
 }
 
 #[derive(Args, Debug)]
@@ -58,8 +62,9 @@ pub struct TraceArgs {
     /// kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
-    /// A node: NAME=netns:NS (a network namespace on this host) or NAME=local (repeatable).
-    #[arg(long = "node", value_name = "NAME=netns:NS|local")]
+    /// A node: NAME=netns:NS (a network namespace on this host), NAME=local, or
+    /// NAME=agent:IP:PORT (its `hopdump agent`; see --agent-ca) (repeatable).
+    #[arg(long = "node", value_name = "NAME=netns:NS|local|agent:IP:PORT")]
     pub nodes: Vec<String>,
     /// Where probes are sent from and the client side is captured: netns:NS (default: here).
     #[arg(long, value_name = "netns:NS")]
@@ -76,6 +81,36 @@ pub struct TraceArgs {
     /// Print the versioned JSON document (hopdump.trace/v1) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// CA certificate that signed the agents' certificates (ca.pem of `hopdump agent init`).
+    #[arg(long = "agent-ca", value_name = "FILE", env = "HOPDUMP_AGENT_CA")]
+    pub agent_ca: Option<PathBuf>,
+    /// File holding the agents' bearer token.
+    #[arg(long = "agent-token-file", value_name = "FILE", env = "HOPDUMP_AGENT_TOKEN_FILE")]
+    pub agent_token_file: Option<PathBuf>,
+    /// Client certificate for agents that use mutual TLS (with --agent-key).
+    #[arg(long = "agent-cert", value_name = "FILE")]
+    pub agent_cert: Option<PathBuf>,
+    /// Key of --agent-cert.
+    #[arg(long = "agent-key", value_name = "FILE")]
+    pub agent_key: Option<PathBuf>,
+    /// How long an agent may take to answer a call before its node is unobserved (default 15s).
+    #[arg(long = "agent-timeout", value_name = "D")]
+    pub agent_timeout: Option<String>,
+}
+
+impl TraceArgs {
+    pub fn agent_creds(&self) -> crate::trace::remote::AgentCreds {
+        crate::trace::remote::AgentCreds {
+            ca: self.agent_ca.clone(),
+            token_file: self.agent_token_file.clone(),
+            cert: self.agent_cert.clone(),
+            key: self.agent_key.clone(),
+            timeout: self
+                .agent_timeout
+                .as_deref()
+                .and_then(|d| crate::cmd_arp::parse_duration(d).ok()),
+        }
+    }
 }
 
 #[derive(Args, Debug)]

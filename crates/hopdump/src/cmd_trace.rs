@@ -22,6 +22,7 @@ use crate::cli::TraceArgs;
 use crate::trace::collect::{self, Matcher};
 use crate::trace::plan::{self, HopPlan, NodeSpec, NsInfo};
 use crate::trace::probe;
+use crate::trace::remote;
 
 /// A captured frame kept until correlation.
 struct Captured {
@@ -52,19 +53,76 @@ struct Planned {
     hops: Vec<HopPlan>,
     client_ns: Netns,
     nodes: Vec<(NodeSpec, NsInfo)>,
+    /// One line per agent: its clock offset, or why it is down.
+    agents: Vec<String>,
+}
+
+/// Connect every `agent:` node (in parallel) and estimate its clock; an agent that cannot
+/// be reached or refuses us makes its node unobserved.
+fn connect_agents(specs: &mut [NodeSpec], creds: &remote::AgentCreds) -> Result<()> {
+    if specs.iter().all(|s| s.agent_addr.is_none()) {
+        return Ok(());
+    }
+    let opts = creds.client_options()?;
+    let handles: Vec<_> = specs
+        .iter()
+        .map(|s| {
+            let (name, addr, opts) = (s.name.clone(), s.agent_addr, opts.clone());
+            std::thread::spawn(move || addr.map(|a| remote::connect(&name, a, &opts)))
+        })
+        .collect();
+    for (s, h) in specs.iter_mut().zip(handles) {
+        match h.join() {
+            Ok(Some(a)) => s.access = a,
+            Ok(None) => {}
+            Err(_) => s.access = remote::Access::Down("agent connection panicked".into()),
+        }
+    }
+    Ok(())
+}
+
+/// A node's interfaces and routes; an agent that fails here leaves its node unobserved
+/// (a local namespace that cannot be read is the user's mistake: an error).
+fn node_info(s: &mut NodeSpec, ask: Vec<IpAddr>) -> Result<NsInfo> {
+    match remote::ns_info(&s.access, &s.netns, ask) {
+        Ok(i) => Ok(i),
+        Err(e) if matches!(s.access, remote::Access::Local) => Err(e),
+        Err(e) => {
+            if s.access.down().is_none() {
+                s.access = remote::Access::Down(format!("{e:#}"));
+            }
+            Ok(NsInfo::default())
+        }
+    }
 }
 
 /// Step 1: nodes' state, ARP, rules on the announcer, endpoints, hops.
 fn plan_path(args: &TraceArgs) -> Result<Planned> {
     let target = plan::parse_target(&args.target)?;
-    let specs = args
+    let mut specs = args
         .nodes
         .iter()
         .map(|s| plan::parse_node(s))
         .collect::<Result<Vec<_>>>()?;
     if specs.is_empty() {
-        bail!("give the nodes with --node NAME=netns:NS or --node NAME=local");
+        bail!(
+            "give the nodes with --node NAME=netns:NS, NAME=local or NAME=agent:IP:PORT (or svc/NAME with agents in the cluster)"
+        );
     }
+    connect_agents(&mut specs, &args.agent_creds())?;
+    let agents: Vec<String> = specs
+        .iter()
+        .filter_map(|s| match &s.access {
+            remote::Access::Agent(r) => Some(format!(
+                "agent {}: clock offset {:+.3} ms (±{:.3} ms)",
+                r.client.label,
+                r.offset_ns as f64 / 1e6,
+                r.rtt_ns as f64 / 2e6
+            )),
+            remote::Access::Down(why) => Some(format!("agent of {}: DOWN: {why}", s.name)),
+            remote::Access::Local => None,
+        })
+        .collect();
     let client_ns = plan::parse_client(args.client.as_deref())?;
     let client_info = plan::ns_info(&client_ns, vec![target.ip])?;
     let v6 = target.ip.is_ipv6();
@@ -76,8 +134,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
     };
     // Nodes' interfaces first (their MACs name the ARP answers).
     let infos: Vec<NsInfo> = specs
-        .iter()
-        .map(|s| plan::ns_info(&s.netns, Vec::new()))
+        .iter_mut()
+        .map(|s| node_info(s, Vec::new()))
         .collect::<Result<_>>()?;
     let mut nodes: Vec<(NodeSpec, NsInfo)> = specs.into_iter().zip(infos).collect();
     let (arp, client_iface, _) = plan::arp(&client_ns, target.ip, &nodes)?;
@@ -129,13 +187,14 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         .iter()
         .map(|(n, info)| {
             let netns = n.netns.clone();
+            let access = n.access.clone();
             let mut flow = flow.clone();
             flow.in_iface = announcer_uplink(&nodes, &n.name).or_else(|| {
                 client_ip
                     .and_then(|_| info.ifaces.iter().find(|i| i.name != "lo"))
                     .map(|i| i.name.clone())
             });
-            std::thread::spawn(move || plan::explain_on(&netns, flow, v6))
+            std::thread::spawn(move || remote::explain(&access, &netns, flow, v6))
         })
         .collect();
     let mut node_ev: Vec<NodeEvidence> = Vec::new();
@@ -143,6 +202,7 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         let mut ne = NodeEvidence {
             name: n.name.clone(),
             uplink: announcer_uplink(&nodes, &n.name),
+            unobserved: n.access.down().map(str::to_string),
             ..NodeEvidence::default()
         };
         match h.join() {
@@ -169,8 +229,12 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
     let mut ask: Vec<IpAddr> = targets.iter().map(|t| t.addr).collect();
     ask.extend(client_ip);
     for (n, info) in nodes.iter_mut() {
-        let fresh = plan::ns_info(&n.netns, ask.clone())?;
-        *info = fresh;
+        *info = node_info(n, ask.clone())?;
+        if let Some(why) = n.access.down()
+            && let Some(ne) = node_ev.iter_mut().find(|x| x.name == n.name)
+        {
+            ne.unobserved = Some(why.to_string());
+        }
     }
     let uplinks: Vec<Option<String>> = nodes
         .iter()
@@ -216,6 +280,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         netns: client_ns.clone(),
         endpoint: None,
         dev: client_iface.clone(),
+        access: remote::Access::Local,
+        error: None,
     });
     if let Some(a) = ev.announcer.clone()
         && let Some(((spec, info), up)) = nodes.iter().zip(&uplinks).find(|((n, _), _)| n.name == a)
@@ -228,6 +294,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                 netns: spec.netns.clone(),
                 endpoint: None,
                 dev: up.clone(),
+                access: spec.access.clone(),
+                error: None,
             });
         }
         for (e, _) in &eps {
@@ -244,6 +312,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                     netns: spec.netns.clone(),
                     endpoint: None,
                     dev,
+                    access: spec.access.clone(),
+                    error: None,
                 });
             }
         }
@@ -266,6 +336,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                     netns: espec.netns.clone(),
                     endpoint: None,
                     dev: eup.clone(),
+                    access: espec.access.clone(),
+                    error: None,
                 });
             }
             if let Some(dev) = einfo.route(e.addr).and_then(|r| r.dev.clone()) {
@@ -276,6 +348,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                     netns: espec.netns.clone(),
                     endpoint: None,
                     dev,
+                    access: espec.access.clone(),
+                    error: None,
                 });
             }
             if let Some((pns, pdev)) = pod {
@@ -286,6 +360,8 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
                     netns: pns.clone(),
                     endpoint: Some(e.addr),
                     dev: pdev.clone(),
+                    access: espec.access.clone(),
+                    error: None,
                 });
             }
         }
@@ -298,6 +374,7 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         hops,
         client_ns,
         nodes,
+        agents,
     })
 }
 
@@ -311,29 +388,158 @@ fn capture_filter(ev: &Evidence) -> String {
     parts.join(" or ")
 }
 
-/// Steps 2-4: capture all hops and trace drops, probe, stop.
-fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Observed> {
-    let specs: Vec<PointSpec> = p
-        .hops
-        .iter()
-        .map(|h| PointSpec {
+/// A PointInfo for a hop captured by an agent (what its stream's interface block said).
+fn remote_point(h: &HopPlan, link: Option<(u32, u32)>, filter: &str) -> hopdump_capture::PointInfo {
+    let (linktype, snaplen) = link.unwrap_or((1, 262_144));
+    hopdump_capture::PointInfo {
+        spec: PointSpec {
             label: h.label(),
             netns: h.netns.clone(),
             iface: h.dev.clone(),
+        },
+        linktype,
+        linktype_name: String::new(),
+        snaplen,
+        ifindex: None,
+        netns_inode: None,
+        filter: Some(filter.to_string()),
+        ifnames: Vec::new(),
+    }
+}
+
+/// The hops one agent captures: (agent, indices into the plan's hops).
+fn agent_groups(hops: &[HopPlan]) -> Vec<(Arc<remote::Remote>, Vec<usize>)> {
+    let mut groups: Vec<(Arc<remote::Remote>, Vec<usize>)> = Vec::new();
+    for (i, h) in hops.iter().enumerate() {
+        if let Some(r) = h.access.remote() {
+            match groups.iter_mut().find(|(g, _)| Arc::ptr_eq(g, r)) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((r.clone(), vec![i])),
+            }
+        }
+    }
+    groups
+}
+
+/// A node became unobserved during the window.
+fn mark_unobserved(p: &mut Planned, node: &str, why: &str) {
+    if let Some(ne) = p.ev.nodes.iter_mut().find(|n| n.name == node)
+        && ne.unobserved.is_none()
+    {
+        ne.unobserved = Some(why.to_string());
+    }
+    p.ev.missing.push(format!("{node}: {why}"));
+}
+
+fn stream_id() -> String {
+    hopdump_agent::tls::random(16)
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+        .unwrap_or_else(|_| format!("{}-{}", std::process::id(), unix_ms()))
+}
+
+/// Steps 2-4: capture all hops (here and through agents) and trace drops, probe, stop.
+fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Observed> {
+    let filter = capture_filter(&p.ev);
+    // Hops of unreachable agents are not captured: say so on the hop.
+    for h in &mut p.hops {
+        if let Some(why) = h.access.down() {
+            h.error = Some(format!("not captured: {why}"));
+        }
+    }
+    let local: Vec<usize> = (0..p.hops.len())
+        .filter(|&i| matches!(p.hops[i].access, remote::Access::Local))
+        .collect();
+    let specs: Vec<PointSpec> = local
+        .iter()
+        .map(|&i| PointSpec {
+            label: p.hops[i].label(),
+            netns: p.hops[i].netns.clone(),
+            iface: p.hops[i].dev.clone(),
         })
         .collect();
     let opts = LiveOptions {
         snaplen: 262_144,
         promisc: false,
-        filter: Some(capture_filter(&p.ev)),
+        filter: Some(filter.clone()),
         immediate: true,
         ..LiveOptions::default()
     };
-    let live = LiveCapture::start(&specs, &opts).context("start captures")?;
-    let infos = live.points().to_vec();
-    // Kernel drop tracing on the nodes (and pods) of the path.
+    let live = if specs.is_empty() {
+        None
+    } else {
+        Some(LiveCapture::start(&specs, &opts).context("start captures")?)
+    };
+    let mut infos: Vec<hopdump_capture::PointInfo> =
+        p.hops.iter().map(|h| remote_point(h, None, &filter)).collect();
+    if let Some(l) = &live {
+        for (&i, info) in local.iter().zip(l.points()) {
+            infos[i] = info.clone();
+        }
+    }
+    // Agents: arm their captures and drop tracing in parallel; each answers once armed.
+    // They run until told to stop (or an upper bound if we die).
+    let bound = duration + Duration::from_secs(60);
+    let groups = agent_groups(&p.hops);
+    let armed: Vec<_> = groups
+        .iter()
+        .map(|(r, idx)| {
+            let r = r.clone();
+            let points: Vec<(String, Netns, String)> = idx
+                .iter()
+                .map(|&i| (p.hops[i].label(), p.hops[i].netns.clone(), p.hops[i].dev.clone()))
+                .collect();
+            let mut ns: Vec<(Netns, String)> = vec![(Netns::Current, p.hops[idx[0]].node.clone())];
+            for &i in idx {
+                let h = &p.hops[i];
+                if h.role == HopRole::Pod && !ns.iter().any(|(n, _)| *n == h.netns) {
+                    ns.push((h.netns.clone(), h.node.clone()));
+                }
+            }
+            let filter = filter.clone();
+            let (cid, did) = (stream_id(), stream_id());
+            std::thread::spawn(move || {
+                let cap = remote::start_capture(&r, points, &filter, bound, &cid);
+                let drops = remote::start_drops(&r, ns, bound, &did);
+                (cap, drops, cid, did)
+            })
+        })
+        .collect();
+    let mut armed_ok = Vec::new();
+    for ((r, idx), h) in groups.iter().zip(armed) {
+        let node = p.hops[idx[0]].node.clone();
+        match h.join() {
+            Ok((cap, drops, cid, did)) => {
+                let cap = match cap {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        let why = format!("capture through its agent failed: {e:#}");
+                        for &i in idx {
+                            p.hops[i].error = Some(why.clone());
+                        }
+                        mark_unobserved(p, &node, &why);
+                        None
+                    }
+                };
+                let drops = match drops {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        p.ev.missing
+                            .push(format!("kernel drop reasons on {node}: {e:#}"));
+                        None
+                    }
+                };
+                armed_ok.push((r.clone(), idx.clone(), cap, drops, cid, did));
+            }
+            Err(_) => mark_unobserved(p, &node, "agent thread panicked"),
+        }
+    }
+    // Kernel drop tracing here, on the local nodes (and pods) of the path.
     let mut ns_names: Vec<(u32, String)> = Vec::new();
-    for (n, _) in &p.nodes {
+    for (n, _) in p
+        .nodes
+        .iter()
+        .filter(|(n, _)| matches!(n.access, remote::Access::Local))
+    {
         let path = n
             .netns
             .path()
@@ -342,35 +548,46 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             ns_names.push((ino, n.name.clone()));
         }
     }
-    for h in p.hops.iter().filter(|h| h.role == HopRole::Pod) {
+    for h in p
+        .hops
+        .iter()
+        .filter(|h| h.role == HopRole::Pod && matches!(h.access, remote::Access::Local))
+    {
         if let Some(path) = h.netns.path()
             && let Ok(ino) = hopdump_drops::netns_inode(&path)
         {
             ns_names.push((ino, h.node.clone()));
         }
     }
-    let tracer = match hopdump_drops::Tracer::start(&hopdump_drops::TraceOptions {
-        filter: String::new(),
-        netns: ns_names.clone(),
-        keep_noise: false,
-        backend: hopdump_drops::Backend::Auto,
-        allow_tracefs: false,
-    }) {
-        Ok(t) => Some(t),
-        Err(e) => {
-            p.ev.missing.push(format!(
-                "kernel drop reasons: {e} (needs root and eBPF; `hopdump drops` tells more)"
-            ));
-            None
+    let tracer = if ns_names.is_empty() {
+        None
+    } else {
+        match hopdump_drops::Tracer::start(&hopdump_drops::TraceOptions {
+            filter: String::new(),
+            netns: ns_names.clone(),
+            keep_noise: false,
+            backend: hopdump_drops::Backend::Auto,
+            allow_tracefs: false,
+        }) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                p.ev.missing.push(format!(
+                    "kernel drop reasons: {e} (needs root and eBPF; `hopdump drops` tells more)"
+                ));
+                None
+            }
         }
     };
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let cap = std::thread::spawn(move || {
         let mut frames = Vec::new();
+        let Some(live) = live else {
+            return (frames, Ok(Vec::new()));
+        };
         let stats = live.run(&stop2, |f| {
             frames.push(Captured {
-                point: f.point,
+                point: local[f.point],
                 ts_ns: f.ts_ns,
                 orig_len: f.orig_len,
                 data: f.data.to_vec(),
@@ -417,12 +634,68 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         }
     }
     stop.store(true, Ordering::Relaxed);
-    let (frames, stats) = cap
+    // Agents: stop their streams, then read each to its end (statistics included).
+    let collecting: Vec<_> = armed_ok
+        .into_iter()
+        .map(|(r, idx, cap, drops, cid, did)| {
+            std::thread::spawn(move || {
+                for id in [cid, did] {
+                    let _ = r
+                        .client
+                        .call::<serde_json::Value>(&hopdump_agent::Call::Stop(
+                            hopdump_agent::proto::StopReq { id },
+                        ));
+                }
+                let cap = cap.map(|c| c.collect());
+                let drops = drops.map(|d| d.collect());
+                (idx, cap, drops)
+            })
+        })
+        .collect();
+    let (mut frames, stats) = cap
         .join()
         .map_err(|_| anyhow::anyhow!("capture thread panicked"))?;
     if let Err(e) = stats {
         p.ev.missing.push(format!("capture: {e}"));
     }
+    for h in collecting {
+        let Ok((idx, cap, dr)) = h.join() else {
+            p.ev.missing.push("agent collector panicked".into());
+            continue;
+        };
+        let node = p.hops[idx[0]].node.clone();
+        if let Some(c) = cap {
+            for f in c.frames {
+                if let Some(&i) = idx.get(f.point) {
+                    frames.push(Captured {
+                        point: i,
+                        ts_ns: f.ts_ns,
+                        orig_len: f.orig_len,
+                        data: f.data,
+                    });
+                }
+            }
+            for (k, &i) in idx.iter().enumerate() {
+                infos[i] = remote_point(&p.hops[i], c.links.get(k).copied(), &filter);
+            }
+            if let Some(e) = c.error {
+                let why = format!("capture stream from its agent broke: {e}");
+                for &i in &idx {
+                    p.hops[i].error = Some(why.clone());
+                }
+                mark_unobserved(p, &node, &why);
+            }
+        }
+        if let Some((d, err)) = dr {
+            drops.extend(d);
+            if let Some(e) = err {
+                p.ev.missing
+                    .push(format!("kernel drop reasons on {node}: stream broke: {e}"));
+            }
+        }
+    }
+    // One timeline: every agent's frames are already on our clock.
+    frames.sort_by_key(|f| f.ts_ns);
     if let Some(t) = tracer {
         while let Ok(e) = t.events().try_recv() {
             drops.push(e);
@@ -486,7 +759,7 @@ fn correlate(
             role: h.role,
             endpoint: h.endpoint,
             counts: c,
-            error: None,
+            error: h.error.clone(),
         })
         .collect();
     let obs: Vec<_> = drops
@@ -512,13 +785,13 @@ fn node_evidence(p: &mut Planned) {
         if Some(&n.name) != p.ev.announcer.as_ref() {
             continue;
         }
-        match hopdump_node::in_netns(&n.netns, "conntrack", hopdump_node::conntrack::dump) {
+        match remote::conntrack(&n.access, &n.netns, &t) {
             Ok(entries) => {
                 if let Some(ne) = p.ev.nodes.iter_mut().find(|x| x.name == n.name) {
-                    ne.conntrack = collect::conntrack(&entries, &t);
+                    ne.conntrack = entries;
                 }
             }
-            Err(e) => p.ev.missing.push(format!("conntrack on {}: {e}", n.name)),
+            Err(e) => p.ev.missing.push(format!("conntrack on {}: {e:#}", n.name)),
         }
     }
     // The endpoint nodes' own rules for the DNATed flow, as it arrives there.
@@ -562,7 +835,7 @@ fn node_evidence(p: &mut Planned) {
             },
             in_iface: p.ev.node(&en).and_then(|n| n.uplink.clone()),
         };
-        if let Ok(r) = plan::explain_on(&spec.netns, flow, t.ip.is_ipv6())
+        if let Ok(r) = remote::explain(&spec.access, &spec.netns, flow, t.ip.is_ipv6())
             && let Some(ne) = p.ev.nodes.iter_mut().find(|x| x.name == en)
         {
             ne.endpoint_rules = Some(r);
@@ -775,6 +1048,9 @@ pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
         writeln!(stdout)?;
     } else {
         write!(stdout, "{}", render_text(&p.ev, &verdict, &findings))?;
+        for a in &p.agents {
+            writeln!(stdout, "{a}")?;
+        }
     }
     stdout.flush()?;
     Ok(if verdict.code == hopdump_engine::Code::Ok {

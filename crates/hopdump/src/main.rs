@@ -4,6 +4,7 @@
 //! (diagnostic commands), 2 hopdump itself failed — always with a one-line message.
 
 mod cli;
+mod cmd_agent;
 mod cmd_arp;
 mod cmd_capture;
 mod cmd_check;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Trace(args) => cmd_trace::run(args),
+        cli::Command::Agent(args) => cmd_agent::run(args),
     };
     match result {
         Ok(code) => code,

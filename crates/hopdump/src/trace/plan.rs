@@ -18,14 +18,18 @@ use hopdump_node::arp::ArpOptions;
 use hopdump_rules::{Explanation, Fate, Flow, Hit, OutcomeKind};
 
 /// A `--node`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NodeSpec {
     pub name: String,
+    /// The node's namespace: on this host, or on its agent's (`Current` = the agent's own).
     pub netns: Netns,
+    /// `agent:ADDR`: where its agent listens (connected by `trace` before planning).
+    pub agent_addr: Option<std::net::SocketAddr>,
+    pub access: crate::trace::remote::Access,
 }
 
 /// One interface of a namespace.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Iface {
     pub name: String,
     pub mac: Option<String>,
@@ -34,7 +38,7 @@ pub struct Iface {
 }
 
 /// `ip route get` answer.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RouteGet {
     pub dev: Option<String>,
     pub gateway: Option<IpAddr>,
@@ -52,19 +56,23 @@ impl RouteGet {
     }
 }
 
-/// Parse `--node NAME=netns:NS|local`.
+/// Parse `--node NAME=netns:NS|local|agent:ADDR` (ADDR = IP:PORT, IPv6 as [IP]:PORT).
 pub fn parse_node(s: &str) -> Result<NodeSpec> {
-    let (name, how) = s
-        .split_once('=')
-        .with_context(|| format!("--node {s:?}: expected NAME=netns:NS or NAME=local"))?;
+    let (name, how) = s.split_once('=').with_context(|| {
+        format!("--node {s:?}: expected NAME=netns:NS, NAME=local or NAME=agent:IP:PORT")
+    })?;
+    let mut agent_addr = None;
     let netns = if how == "local" {
         Netns::Current
     } else if let Some(ns) = how.strip_prefix("netns:") {
         hopdump_capture::netns::parse_netns(ns)?
-    } else if how.starts_with("agent:") {
-        bail!("--node {s:?}: agents are not supported yet (use netns:NS or local)");
+    } else if let Some(a) = how.strip_prefix("agent:") {
+        agent_addr = Some(a.parse::<std::net::SocketAddr>().with_context(|| {
+            format!("--node {s:?}: agent address must be IP:PORT (IPv6: [IP]:PORT)")
+        })?);
+        Netns::Current
     } else {
-        bail!("--node {s:?}: expected NAME=netns:NS or NAME=local");
+        bail!("--node {s:?}: expected NAME=netns:NS, NAME=local or NAME=agent:IP:PORT");
     };
     if name.is_empty() {
         bail!("--node {s:?}: empty node name");
@@ -72,6 +80,8 @@ pub fn parse_node(s: &str) -> Result<NodeSpec> {
     Ok(NodeSpec {
         name: name.to_string(),
         netns,
+        agent_addr,
+        access: crate::trace::remote::Access::Local,
     })
 }
 
@@ -176,7 +186,7 @@ fn parse_route_get(r: std::result::Result<String, String>) -> RouteGet {
 }
 
 /// What `trace` needs to know of one namespace.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct NsInfo {
     pub ifaces: Vec<Iface>,
     /// (address asked, answer)
@@ -486,6 +496,33 @@ fn peer_netns_name(dev: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `ip netns` names of the namespaces at the other end of this namespace's veths.
+fn own_peer_netns_names() -> Vec<String> {
+    let ids: serde_json::Value = run_tool(&["ip", "-j", "netns", "list-id"])
+        .ok()
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let links: serde_json::Value = run_tool(&["ip", "-j", "link", "show"])
+        .ok()
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let Some(links) = links.as_array() else {
+        return Vec::new();
+    };
+    links
+        .iter()
+        .filter_map(|l| l.get("link_netnsid")?.as_i64())
+        .filter_map(|id| {
+            ids.as_array()?
+                .iter()
+                .find(|e| e.get("nsid").and_then(|n| n.as_i64()) == Some(id))?
+                .get("name")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 fn common_prefix(a: &str, b: &str) -> usize {
     a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count()
 }
@@ -551,20 +588,31 @@ pub fn find_pod_netns(ip: IpAddr, near: &Netns) -> Option<(Netns, String, String
         // The node itself holding the address is not a pod.
         cands.retain(|(_, name, _)| name != n);
     }
+    if *near == Netns::Current && cands.len() > 1 {
+        // On a node (an agent): the pod is behind one of this namespace's own veths.
+        let peers = own_peer_netns_names();
+        if cands.iter().any(|(_, name, _)| peers.contains(name)) {
+            cands.retain(|(_, name, _)| peers.contains(name));
+        }
+    }
     cands.sort_by_key(|(_, name, _)| std::cmp::Reverse(common_prefix(name, &near_name)));
     cands.into_iter().next()
 }
 
 /// A capture point on the path.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HopPlan {
     pub node: String,
     pub iface: String,
     pub role: HopRole,
+    /// Its namespace, on this host or on the node's agent's.
     pub netns: Netns,
     pub endpoint: Option<IpAddr>,
     /// Interface name inside its namespace.
     pub dev: String,
+    pub access: crate::trace::remote::Access,
+    /// Why it was not (fully) captured.
+    pub error: Option<String>,
 }
 
 impl HopPlan {
@@ -583,12 +631,21 @@ pub fn endpoints(
         .iter()
         .map(|t| {
             let node = owner_node(t.addr, nodes, uplinks).map(str::to_string);
-            let near = node
+            let spec = node
                 .as_deref()
                 .and_then(|n| nodes.iter().find(|(s, _)| s.name == n))
-                .map(|(s, _)| s.netns.clone())
-                .unwrap_or(Netns::Current);
-            let found = find_pod_netns(t.addr, &near);
+                .map(|(s, _)| s);
+            let found = match spec {
+                Some(s) => crate::trace::remote::find_pod(&s.access, &s.netns, t.addr),
+                // Unknown node: look on this host only when some node is on it.
+                None if nodes
+                    .iter()
+                    .any(|(s, _)| matches!(s.access, crate::trace::remote::Access::Local)) =>
+                {
+                    find_pod_netns(t.addr, &Netns::Current)
+                }
+                None => None,
+            };
             (
                 EndpointEvidence {
                     addr: t.addr,
