@@ -254,6 +254,7 @@ async fn handle(
             });
             match rrx.await {
                 Ok(Ok(())) => {
+                    eprintln!("hopdump agent: {peer} ({caller}) {method} armed");
                     let mut r = Response::new(ChannelBody { rx }.boxed());
                     r.headers_mut().insert(
                         hyper::header::CONTENT_TYPE,

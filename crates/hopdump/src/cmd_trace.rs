@@ -137,6 +137,11 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         .iter_mut()
         .map(|s| node_info(s, Vec::new()))
         .collect::<Result<_>>()?;
+    for s in &specs {
+        if let Some(why) = s.access.down() {
+            ev.missing.push(format!("{}: not observed: {why}", s.name));
+        }
+    }
     let mut nodes: Vec<(NodeSpec, NsInfo)> = specs.into_iter().zip(infos).collect();
     let (arp, client_iface, _) = plan::arp(&client_ns, target.ip, &nodes)?;
     let client_ip = client_info

@@ -588,12 +588,11 @@ pub fn find_pod_netns(ip: IpAddr, near: &Netns) -> Option<(Netns, String, String
         // The node itself holding the address is not a pod.
         cands.retain(|(_, name, _)| name != n);
     }
-    if *near == Netns::Current && cands.len() > 1 {
-        // On a node (an agent): the pod is behind one of this namespace's own veths.
+    if *near == Netns::Current && !cands.is_empty() {
+        // On a node (an agent): a named pod namespace must be behind one of this
+        // namespace's own veths (another node's, or another lab's, is not ours).
         let peers = own_peer_netns_names();
-        if cands.iter().any(|(_, name, _)| peers.contains(name)) {
-            cands.retain(|(_, name, _)| peers.contains(name));
-        }
+        cands.retain(|(ns, name, _)| !matches!(ns, Netns::Named(_)) || peers.contains(name));
     }
     cands.sort_by_key(|(_, name, _)| std::cmp::Reverse(common_prefix(name, &near_name)));
     cands.into_iter().next()

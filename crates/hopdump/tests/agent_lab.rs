@@ -1,0 +1,365 @@
+//! `trace --node NAME=agent:ADDR` on the lab: an agent per node namespace on its segment
+//! address, the CLI in the client's namespace. Verdicts must equal netns mode's; wrong or
+//! missing credentials are refused (and logged); an agent killed mid-trace leaves a clear
+//! report that never claims what it did not see.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hopdump_engine::TraceReport;
+use hopdump_testkit::lab::fault::Fault;
+use hopdump_testkit::lab::{Cluster, Spec};
+
+const PORT: u16 = 7443;
+
+/// One `hopdump agent` in a node namespace; killed on drop.
+struct Agent {
+    node: String,
+    addr: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Agent {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Start an agent in every node namespace; returns once each is listening.
+fn agents(c: &Cluster, creds: &Path, extra: &[&str]) -> Vec<Agent> {
+    let mut v = Vec::new();
+    for n in &c.nodes {
+        let ready = creds.join(format!("{}.ready", n.name));
+        let log = creds.join(format!("{}.log", n.name));
+        let _ = std::fs::remove_file(&ready);
+        let addr = format!("{}:{PORT}", n.ip4);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &c.lab().ns(&n.ns)])
+            .arg(env!("CARGO_BIN_EXE_hopdump"))
+            .args(["agent", "--listen", &addr, "--node-name", &n.name])
+            .arg("--tls-dir")
+            .arg(creds)
+            .arg("--ready-file")
+            .arg(&ready)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut a = Agent {
+            node: n.name.clone(),
+            addr,
+            child,
+            log,
+        };
+        let t0 = Instant::now();
+        while !ready.exists() {
+            if let Ok(Some(st)) = a.child.try_wait() {
+                panic!("agent of {} exited {st}: {}", a.node, a.log());
+            }
+            assert!(t0.elapsed() < Duration::from_secs(20), "agent ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        v.push(a);
+    }
+    v
+}
+
+fn creds() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let o = hopdump()
+        .args(["agent", "init"])
+        .arg(d.path().join("c"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    d
+}
+
+fn parse(o: &std::process::Output) -> TraceReport {
+    let code = o.status.code().unwrap();
+    assert!(code == 0 || code == 1, "exit {code}: {}", stderr(o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}{}", stdout(o), stderr(o)))
+}
+
+/// `trace --json` in netns mode (the reference).
+fn trace_netns(c: &Cluster, target: &str) -> TraceReport {
+    let mut cmd = hopdump();
+    cmd.args(["trace", target, "--json", "--client"])
+        .arg(format!("netns:{}", c.lab().ns("client")));
+    for n in &c.nodes {
+        cmd.arg("--node")
+            .arg(format!("{}=netns:{}", n.name, c.lab().ns(&n.ns)));
+    }
+    parse(&cmd.output().unwrap())
+}
+
+/// `trace` run inside the client's namespace, every node through its agent.
+fn trace_agents_cmd(c: &Cluster, agents: &[Agent], dir: &Path, target: &str) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", target, "--agent-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--agent-token-file")
+        .arg(dir.join("token"));
+    for a in agents {
+        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+    }
+    cmd
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn key(r: &TraceReport) -> (String, Option<String>) {
+    (r.verdict.code.clone(), r.verdict.node.clone())
+}
+
+#[test]
+fn agent_verdicts_equal_netns_verdicts() {
+    if !lab_allowed() {
+        return;
+    }
+    let cases: Vec<Option<Fault>> = vec![
+        None,
+        Some(Fault::ForwardDrop),
+        Some(Fault::NoEndpoints),
+        Some(Fault::NetpolCalico),
+        Some(Fault::MissingPodRoute),
+        Some(Fault::StaleEndpoint),
+        Some(Fault::PodNotListening),
+        Some(Fault::UdpConntrackStale),
+    ];
+    for case in cases {
+        let (mut c, name) = match case {
+            None => (Cluster::build(Spec::default()).unwrap(), "healthy"),
+            Some(f) => (Cluster::build(f.spec(Spec::default())).unwrap(), f.name()),
+        };
+        if let Some(f) = case {
+            f.inject(&mut c).unwrap();
+        }
+        let target = if case == Some(Fault::UdpConntrackStale) {
+            format!("{}:9000/udp", c.lb(false))
+        } else {
+            format!("{}:80/tcp", c.lb(false))
+        };
+        let want = trace_netns(&c, &target);
+        assert_ne!(want.verdict.code, "inconclusive", "{name}: reference verdict");
+        let d = creds();
+        let dir = d.path().join("c");
+        let ag = agents(&c, &dir, &[]);
+        let w = d.path().join("agents.pcapng");
+        let o = trace_agents_cmd(&c, &ag, &dir, &target)
+            .arg("--json")
+            .arg("-w")
+            .arg(&w)
+            .output()
+            .unwrap();
+        let got = parse(&o);
+        assert_eq!(
+            key(&got),
+            key(&want),
+            "{name}: agent mode vs netns mode\nagent: {}\nnetns: {}",
+            serde_json::to_string_pretty(&got.verdict).unwrap(),
+            serde_json::to_string_pretty(&want.verdict).unwrap()
+        );
+        assert!(got.missing.iter().all(|m| !m.contains("agent")), "{name}: {:?}", got.missing);
+        // One pcapng: an interface per node/iface, frames in one timeline.
+        let r = hopdump().args(["read", "-e", "-r"]).arg(&w).output().unwrap();
+        assert!(r.status.success(), "{}", stderr(&r));
+        for h in got.hops.iter().filter(|h| h.node != "client") {
+            let label = format!("{}/{}", h.node, h.iface);
+            let tshark = Command::new("tshark")
+                .args(["-r"])
+                .arg(&w)
+                .args(["-T", "fields", "-e", "frame.interface_name"])
+                .output()
+                .unwrap();
+            let names = String::from_utf8_lossy(&tshark.stdout).into_owned();
+            if h.seen.probes_in + h.seen.replies > 0 {
+                assert!(names.contains(&label), "{name}: {label} in the pcapng");
+            }
+        }
+        for a in ag.iter().filter(|a| got.hops.iter().any(|h| h.node == a.node)) {
+            assert!(a.log().contains("capture armed"), "{}: {}", a.node, a.log());
+        }
+    }
+}
+
+#[test]
+fn wrong_or_missing_credentials_are_refused_and_logged() {
+    if !lab_allowed() {
+        return;
+    }
+    let c = Cluster::build(Spec::default()).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    let ag = agents(&c, &dir, &[]);
+    let target = format!("{}:80/tcp", c.lb(false));
+    // A wrong token: every node unobserved, a clear verdict that says so.
+    std::fs::write(d.path().join("bad"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", &target, "--json", "--agent-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--agent-token-file")
+        .arg(d.path().join("bad"));
+    for a in &ag {
+        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+    }
+    let r = parse(&cmd.output().unwrap());
+    // The probes may still prove the service works (`ok`), but no node was seen.
+    for a in &ag {
+        assert!(
+            r.missing.iter().any(|m| m.starts_with(&format!("{}: not observed", a.node))
+                && m.contains("refused")
+                && m.contains("wrong token")),
+            "{:#?}",
+            r.missing
+        );
+        assert!(r.hops.iter().all(|h| h.node != a.node || h.error.is_some()));
+    }
+    assert_eq!(r.announcer, None, "no node seen: nobody named as announcer");
+    for a in &ag {
+        assert!(a.log().contains("refused") && a.log().contains("wrong token"), "{}", a.log());
+    }
+    // No credentials at all: the CLI refuses to call agents without them (exit 2).
+    let o = Command::new("ip")
+        .args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", &target, "--agent-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--node")
+        .arg(format!("n=agent:{}", ag[0].addr))
+        .env_remove("HOPDUMP_AGENT_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("credentials"), "{}", stderr(&o));
+    // A caller with no token at all reaches the agent but is refused: plain HTTPS client.
+    let curl = Command::new("ip")
+        .args(["netns", "exec", &c.lab().ns("client"), "curl", "-s", "--cacert"])
+        .arg(dir.join("ca.pem"))
+        .arg(format!("https://{}/v1/hello", ag[0].addr))
+        .output();
+    if let Ok(o) = curl
+        && o.status.success()
+    {
+        assert!(stdout(&o).contains("no credentials"), "{}", stdout(&o));
+    }
+    // An agent with another CA's certificate is not trusted.
+    let other = creds();
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", &target, "--json", "--agent-ca"])
+        .arg(other.path().join("c/ca.pem"))
+        .arg("--agent-token-file")
+        .arg(dir.join("token"));
+    for a in &ag {
+        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+    }
+    let r = parse(&cmd.output().unwrap());
+    assert!(
+        r.missing
+            .iter()
+            .any(|m| m.contains("not observed") && m.contains("TLS")),
+        "{:#?}",
+        r.missing
+    );
+}
+
+#[test]
+fn mutual_tls_without_token() {
+    if !lab_allowed() {
+        return;
+    }
+    let c = Cluster::build(Spec::default()).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    // Agents that accept client certificates and have no token file.
+    std::fs::remove_file(dir.join("token")).unwrap();
+    let ag = agents(&c, &dir, &["--mtls"]);
+    let target = format!("{}:80/tcp", c.lb(false));
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", &target, "--json", "--agent-ca"])
+        .arg(dir.join("ca.pem"))
+        .arg("--agent-cert")
+        .arg(dir.join("client.pem"))
+        .arg("--agent-key")
+        .arg(dir.join("client.key"));
+    for a in &ag {
+        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+    }
+    let r = parse(&cmd.output().unwrap());
+    assert_eq!(r.verdict.code, "ok", "{:#?}", r.verdict);
+}
+
+#[test]
+fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
+    if !lab_allowed() {
+        return;
+    }
+    // The endpoint's node dies while the trace captures: the probes fail (the pod's node
+    // is gone from the path too), and the report must say it did not see that node.
+    let c = Cluster::build(Spec::default()).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    let mut ag = agents(&c, &dir, &[]);
+    let target = format!("{}:80/tcp", c.lb(false));
+    let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
+    let child = cmd
+        .args(["--json", "--duration", "4s", "--no-probe"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readiness: node2's agent logs its capture as armed.
+    let t0 = Instant::now();
+    while !ag[1].log().contains("capture armed") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", ag[1].log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let victim = ag.remove(1);
+    let node = victim.node.clone();
+    drop(victim);
+    let o = child.wait_with_output().unwrap();
+    let r = parse(&o);
+    assert!(
+        r.missing.iter().any(|m| m.starts_with(&format!("{node}:"))),
+        "{:#?}",
+        r.missing
+    );
+    let hops: Vec<_> = r.hops.iter().filter(|h| h.node == node).collect();
+    assert!(!hops.is_empty());
+    assert!(hops.iter().all(|h| h.error.is_some()), "{hops:#?}");
+    assert_ne!(r.verdict.node.as_deref(), Some(node.as_str()), "{:#?}", r.verdict);
+    // Text mode says it in words too.
+    let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
+    cmd.arg("--node").arg(format!("{node}=agent:{}:{PORT}", c.nodes[1].ip4));
+    let o = cmd.output().unwrap();
+    let text = stdout(&o);
+    assert!(text.contains(&format!("agent of {node}: DOWN")), "{text}");
+}
