@@ -4,6 +4,7 @@
 //! resolution for `trace` ([`resolve`]) and the `check` report ([`check`]), all pure.
 
 pub mod adapter;
+pub mod agents;
 pub mod check;
 #[cfg(feature = "fake-apiserver")]
 pub mod fake_apiserver;

@@ -1034,7 +1034,27 @@ pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
         None => Duration::from_secs(3),
     };
     let cluster = resolve_svc_target(&mut args)?;
+    let mut discovered: Vec<String> = Vec::new();
+    if args.nodes.is_empty()
+        && let Some((view, hopdump_kube::Target::Service { namespace, name })) = &cluster
+    {
+        // The agents of the path's nodes only (announcer + endpoints' nodes).
+        let plan = hopdump_kube::agents::agents_for(view, namespace, name)?;
+        if plan.agents.is_empty() {
+            bail!(
+                "no hopdump agent runs on the path's nodes ({}): deploy deploy/hopdump.yaml, or give --node",
+                plan.path_nodes.join(", ")
+            );
+        }
+        for (node, addr) in &plan.agents {
+            args.nodes.push(format!("{node}=agent:{addr}"));
+        }
+        discovered = plan.notes;
+    }
     let mut p = plan_path(&args)?;
+    for n in discovered {
+        p.ev.missing.push(n);
+    }
     let (frames, infos, drops, ns_names) = observe(&mut p, &args, duration)?;
     correlate(&mut p, &frames, &infos, &drops, &ns_names);
     node_evidence(&mut p);

@@ -363,3 +363,54 @@ fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
     let text = stdout(&o);
     assert!(text.contains(&format!("agent of {node}: DOWN")), "{text}");
 }
+
+#[test]
+fn svc_name_discovers_the_agents_of_the_path() {
+    if !lab_allowed() {
+        return;
+    }
+    // The cluster also runs an agent on node9, which is on no path of this service (no
+    // endpoint, not the announcer): it must not be asked (asking it would fail loudly).
+    let c = Cluster::build(Spec::default()).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    let ag = agents(&c, &dir, &[]);
+    let objs = cluster_dir(&c, false);
+    let announcer = c.announcer().unwrap();
+    let pod = |node: &str, ip: &str| serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("hopdump-agent-{node}"), "namespace": "hopdump",
+                     "labels": {"app.kubernetes.io/name": "hopdump-agent"}},
+        "spec": {"nodeName": node, "hostNetwork": true,
+                 "containers": [{"name": "agent", "ports": [{"name": "agent", "containerPort": PORT}]}]},
+        "status": {"phase": "Running", "podIP": ip, "hostIP": ip}});
+    let mut items: Vec<serde_json::Value> =
+        c.nodes.iter().map(|n| pod(&n.name, &n.ip4.to_string())).collect();
+    items.push(pod("node9", "198.51.100.19"));
+    items.push(serde_json::json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
+        "metadata": {"name": "l2-lab", "namespace": "metallb-system",
+                     "labels": {"metallb.io/node": announcer, "metallb.io/service-name": "web",
+                                "metallb.io/service-namespace": "default"}},
+        "spec": {}, "status": {"node": announcer, "serviceName": "web", "serviceNamespace": "default"}}));
+    std::fs::write(
+        objs.path().join("agents.json"),
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
+    )
+    .unwrap();
+    let o = Command::new("ip")
+        .args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(["trace", "svc/web", "-n", "default", "--json", "--from-dir"])
+        .arg(objs.path())
+        .arg("--agent-ca")
+        .arg(dir.join("ca.pem"))
+        .arg("--agent-token-file")
+        .arg(dir.join("token"))
+        .output()
+        .unwrap();
+    let r = parse(&o);
+    assert_eq!(r.verdict.code, "ok", "{:#?}", r.verdict);
+    assert!(r.missing.iter().all(|m| !m.contains("node9")), "{:#?}", r.missing);
+    for a in &ag {
+        assert!(a.log().contains("capture armed"), "{}: {}", a.node, a.log());
+    }
+}

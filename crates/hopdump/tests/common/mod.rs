@@ -98,3 +98,52 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The cluster's objects for the lab's service default/web, as `kubectl get -o json` prints
+/// them, optionally with a default-deny ingress NetworkPolicy.
+pub fn cluster_dir(c: &hopdump_testkit::lab::Cluster, deny: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default", "annotations": {"metallb.io/ip-allocated-from-pool": "lab"}},
+        "spec": {"type": "LoadBalancer", "selector": {"app": "web"}, "externalTrafficPolicy": "Cluster",
+                 "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": c.lb(false).to_string()}]}}
+    });
+    let endpoints: Vec<serde_json::Value> = c
+        .pods
+        .iter()
+        .map(|p| serde_json::json!({"addresses": [p.ip4.to_string()], "conditions": {"ready": true, "serving": true},
+                                    "nodeName": p.node, "targetRef": {"kind": "Pod", "name": p.name, "namespace": "default"}}))
+        .collect();
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": "web-lab", "namespace": "default", "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4", "endpoints": endpoints,
+        "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    });
+    let pods: Vec<serde_json::Value> = c
+        .pods
+        .iter()
+        .map(|p| serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": p.name, "namespace": "default", "labels": {"app": "web"}},
+            "spec": {"nodeName": p.node, "containers": [{"name": "web", "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]},
+            "status": {"phase": "Running", "podIP": p.ip4.to_string(), "conditions": [{"type": "Ready", "status": "True"}]}}))
+        .collect();
+    let mut items = vec![svc, slice];
+    items.extend(pods);
+    if deny {
+        items.push(serde_json::json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "default-deny-ingress", "namespace": "default"},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress"]}
+        }));
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    std::fs::write(
+        dir.path().join("objects.json"),
+        serde_json::to_vec_pretty(&list).unwrap(),
+    )
+    .unwrap();
+    dir
+}
