@@ -65,9 +65,36 @@ pub struct AgentCreds {
 }
 
 impl AgentCreds {
+    /// `~/.config/hopdump/agent/`: where `ca.pem`, `token` (and `client.pem`/`client.key`)
+    /// are looked for when no flag names them.
+    fn default_dir() -> Option<PathBuf> {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        Some(base.join("hopdump/agent"))
+    }
+
     pub fn client_options(&self) -> Result<ClientOptions> {
+        let mut me = self.clone();
+        if let Some(d) = Self::default_dir() {
+            let found = |f: &str| Some(d.join(f)).filter(|p| p.exists());
+            if me.ca.is_none() {
+                me.ca = found("ca.pem");
+                if me.token_file.is_none() && me.cert.is_none() {
+                    me.token_file = found("token");
+                    if me.token_file.is_none() {
+                        me.cert = found("client.pem");
+                        me.key = found("client.key");
+                    }
+                }
+            }
+        }
+        me.options()
+    }
+
+    fn options(&self) -> Result<ClientOptions> {
         let ca_path = self.ca.as_ref().context(
-            "agents need --agent-ca FILE (the ca.pem made by `hopdump agent init`) to verify them",
+            "agents need --agent-ca FILE (the ca.pem made by `hopdump agent init`; or put ca.pem and token in ~/.config/hopdump/agent/) to verify them",
         )?;
         let ca = hopdump_agent::tls::read(ca_path)?;
         let token = match &self.token_file {
