@@ -97,6 +97,12 @@ struct BlastArgs {
     /// Destination MAC (default: one nobody owns, so the receiver drops frames cheaply).
     #[arg(long)]
     dst_mac: Option<String>,
+    /// Source IPv4 address of the frames.
+    #[arg(long)]
+    src_ip: Option<std::net::Ipv4Addr>,
+    /// Destination IPv4 address of the frames (UDP port 9, discard).
+    #[arg(long)]
+    dst_ip: Option<std::net::Ipv4Addr>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -164,6 +170,12 @@ fn run_blast(a: &BlastArgs) -> Result<()> {
     };
     if let Some(m) = &a.dst_mac {
         o.dst_mac = parse_mac(m)?;
+    }
+    if let Some(ip) = a.src_ip {
+        o.src_ip = ip.octets();
+    }
+    if let Some(ip) = a.dst_ip {
+        o.dst_ip = ip.octets();
     }
     for sig in [libc::SIGINT, libc::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
