@@ -76,6 +76,10 @@ pub struct TraceArgs {
     /// Print the versioned JSON document (hopdump.trace/v1) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the verdict, the path diagram and the evidence as one self-contained HTML
+    /// file (created 0600).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
