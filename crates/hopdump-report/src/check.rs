@@ -259,7 +259,11 @@ pub fn check_html(r: &CheckReport) -> String {
         html::td(&mut out, &l.detail);
         match &l.fix {
             Some(f) => {
-                let _ = write!(out, "<td><pre class=\"cmd\"><code>{}</code></pre></td>", esc(f));
+                let _ = write!(
+                    out,
+                    "<td><pre class=\"cmd\"><code>{}</code></pre></td>",
+                    esc(f)
+                );
             }
             None => html::td(&mut out, ""),
         }
@@ -270,7 +274,10 @@ pub fn check_html(r: &CheckReport) -> String {
     html::h2(&mut out, "announcer", "Announcer");
     match &r.announcer {
         Some(a) => {
-            html::thead(&mut out, &["node", "source", "interfaces", "also claimed by"]);
+            html::thead(
+                &mut out,
+                &["node", "source", "interfaces", "also claimed by"],
+            );
             out.push_str("<tr>");
             html::td(&mut out, &a.node);
             html::td(&mut out, &a.source);
@@ -289,7 +296,11 @@ pub fn check_html(r: &CheckReport) -> String {
         None => html::none(&mut out, "no announcer known"),
     }
 
-    html::h2(&mut out, "eligible", "Eligible nodes (MetalLB election order)");
+    html::h2(
+        &mut out,
+        "eligible",
+        "Eligible nodes (MetalLB election order)",
+    );
     if r.eligible_nodes.is_empty() {
         html::none(&mut out, "no node can announce the service");
     } else {
@@ -315,7 +326,15 @@ pub fn check_html(r: &CheckReport) -> String {
         Some(p) if !p.endpoints.is_empty() => {
             html::thead(
                 &mut out,
-                &["address", "port", "node", "pod", "ready", "serving", "terminating"],
+                &[
+                    "address",
+                    "port",
+                    "node",
+                    "pod",
+                    "ready",
+                    "serving",
+                    "terminating",
+                ],
             );
             for e in &p.endpoints {
                 let _ = write!(
@@ -324,10 +343,7 @@ pub fn check_html(r: &CheckReport) -> String {
                     if e.ready { "st-ok" } else { "st-fail" }
                 );
                 html::tdc(&mut out, &e.ip.to_string());
-                html::td(
-                    &mut out,
-                    &e.port.map(|p| p.to_string()).unwrap_or_default(),
-                );
+                html::td(&mut out, &e.port.map(|p| p.to_string()).unwrap_or_default());
                 html::td(&mut out, e.node.as_deref().unwrap_or(""));
                 html::td(
                     &mut out,

@@ -34,14 +34,14 @@ pub struct Column {
     pub cells: Vec<Cell>,
 }
 
-const BOX_W: u32 = 170;
+const BOX_W: u32 = 180;
 const GAP: u32 = 38;
 const LINE_H: u32 = 16;
 const PAD: u32 = 10;
 const TOP: u32 = 34;
 const V_GAP: u32 = 34;
 /// Characters that fit one line of a box at 12px.
-const LINE_CHARS: usize = 25;
+const LINE_CHARS: usize = 24;
 
 fn box_h(c: &Cell) -> u32 {
     PAD * 2 + LINE_H * (1 + c.lines.len() as u32)

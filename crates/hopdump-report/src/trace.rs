@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use hopdump_engine::report::{JsonFinding, JsonHop};
 use hopdump_engine::TraceReport;
+use hopdump_engine::report::{JsonFinding, JsonHop};
 
 use crate::html::{self, esc};
 use crate::svg::{self, Cell, Column};
@@ -82,7 +82,12 @@ fn is_failing(r: &TraceReport, h: &JsonHop) -> bool {
 fn hop_cell(r: &TraceReport, i: usize, h: &JsonHop) -> Cell {
     let s = &h.seen;
     let class = hop_class(r, h);
-    let mut lines = vec![hop_name(h)];
+    // node/iface on one line, or on two when it would not fit (pod hops).
+    let mut lines = if hop_name(h).chars().count() > 24 {
+        vec![h.node.clone(), h.iface.clone()]
+    } else {
+        vec![hop_name(h)]
+    };
     if let Some(e) = &h.error {
         lines.push(format!("not captured: {e}"));
     } else {
@@ -144,7 +149,10 @@ fn arp_cell(r: &TraceReport) -> Cell {
         lines.push(format!(
             "{} {}",
             a.mac,
-            a.node.as_deref().map(|n| format!("({n})")).unwrap_or_default()
+            a.node
+                .as_deref()
+                .map(|n| format!("({n})"))
+                .unwrap_or_default()
         ));
     }
     let tip = r
@@ -212,7 +220,9 @@ fn kube_proxy_cell(r: &TraceReport) -> Cell {
         ("st-unknown", "not reached".to_string())
     };
     lines.push(outcome.clone());
-    if rule.is_none() || r.verdict.code == "firewall_drop" || r.verdict.code == "network_policy_drop"
+    if rule.is_none()
+        || r.verdict.code == "firewall_drop"
+        || r.verdict.code == "network_policy_drop"
     {
         for t in targets.iter().take(2) {
             lines.push(format!("  {t}"));
@@ -499,11 +509,7 @@ pub fn trace_html(r: &TraceReport) -> String {
 
     html::h2(&mut out, "path", "Packet path");
     out.push_str("<div class=\"diagram\">\n");
-    svg::diagram(
-        &mut out,
-        &format!("packet path to {tgt}"),
-        &columns(r),
-    );
+    svg::diagram(&mut out, &format!("packet path to {tgt}"), &columns(r));
     legend(&mut out);
     out.push_str("</div>\n");
 

@@ -60,7 +60,10 @@ fn trace_pages_render_offline_with_every_hop() {
         let (r, dom, png) = render(name);
         assert!(dom.requests.is_empty(), "{name}: {:?}", dom.requests);
         let d = &dom.dom;
-        assert!(d.contains(&format!("data-code=\"{}\"", r.verdict.code)), "{name}");
+        assert!(
+            d.contains(&format!("data-code=\"{}\"", r.verdict.code)),
+            "{name}"
+        );
         assert_eq!(chrome::count(d, "<g class=\"hop "), r.hops.len(), "{name}");
         for (i, h) in r.hops.iter().enumerate() {
             let open = format!("<g class=\"hop {}", hop_class(&r, h));
@@ -102,13 +105,14 @@ fn injected_script_stays_text_in_the_dom() {
         return;
     }
     let mut r = fixture("forward-drop");
-    let evil = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">";
+    let evil =
+        "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">";
     for h in &mut r.hops {
         h.node = format!("n{evil}");
     }
-    r.verdict
-        .evidence
-        .push(format!("stopped by (host-firewall): -A FORWARD -m comment --comment \"{evil}\" -j DROP"));
+    r.verdict.evidence.push(format!(
+        "stopped by (host-firewall): -A FORWARD -m comment --comment \"{evil}\" -j DROP"
+    ));
     let page = artifacts().join("report-injection.html");
     std::fs::write(&page, trace_html(&r)).unwrap();
     let dom = chrome::dump_dom(&page);

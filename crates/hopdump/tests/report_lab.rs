@@ -100,7 +100,11 @@ fn trace_report_names_the_json_verdict_and_renders_offline() {
         return;
     }
     let dom = chrome::dump_dom(&page);
-    assert!(dom.requests.is_empty(), "network requests: {:?}", dom.requests);
+    assert!(
+        dom.requests.is_empty(),
+        "network requests: {:?}",
+        dom.requests
+    );
     let d = &dom.dom;
     assert!(d.contains("id=\"verdict\""));
     assert!(d.contains(&attr("data-code", "firewall_drop")));
@@ -111,7 +115,12 @@ fn trace_report_names_the_json_verdict_and_renders_offline() {
     let failing = d
         .split("<g class=\"hop ")
         .skip(1)
-        .find(|g| g.split('>').next().unwrap().contains("data-failing=\"true\""))
+        .find(|g| {
+            g.split('>')
+                .next()
+                .unwrap()
+                .contains("data-failing=\"true\"")
+        })
         .unwrap();
     let head = failing.split('>').next().unwrap();
     assert!(head.contains(&attr("data-node", hop_node)), "{head}");
@@ -157,7 +166,12 @@ fn check_report_from_dir_matches_json() {
             "--report",
             page.to_str().unwrap(),
         ]);
-        assert_eq!(o.status.code(), Some(if failed { 1 } else { 0 }), "{}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(if failed { 1 } else { 0 }),
+            "{}",
+            stderr(&o)
+        );
         let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let html = std::fs::read_to_string(&page).unwrap();
         let fails: Vec<&str> = j["checks"]
@@ -181,7 +195,11 @@ fn check_report_from_dir_matches_json() {
         }
         let announcer = j["announcer"]["node"].as_str().unwrap();
         assert!(html.contains(&format!("<td>{announcer}</td>")), "{case}");
-        std::fs::copy(&page, artifacts().join(format!("report_lab-check-{case}.html"))).unwrap();
+        std::fs::copy(
+            &page,
+            artifacts().join(format!("report_lab-check-{case}.html")),
+        )
+        .unwrap();
         if chrome::browser_allowed() {
             let dom = chrome::dump_dom(&page);
             assert!(dom.requests.is_empty(), "{:?}", dom.requests);
@@ -237,7 +255,10 @@ fn make_report_fixtures() {
         let mut s = serde_json::to_string_pretty(&r).unwrap();
         s.push('\n');
         std::fs::write(out.join(format!("{name}.json")), s).unwrap();
-        eprintln!("{name}: {} {:?} {:?}", r.verdict.code, r.verdict.node, r.verdict.hop);
+        eprintln!(
+            "{name}: {} {:?} {:?}",
+            r.verdict.code, r.verdict.node, r.verdict.hop
+        );
         drop(c);
     }
 }

@@ -35,16 +35,22 @@ pub fn artifacts_dir(target_tmpdir: &str) -> PathBuf {
 /// nothing, so even a request that slipped through could not leave the machine.
 fn chromium(profile: &Path) -> Command {
     let mut c = Command::new("timeout");
-    c.args(["120", "chromium", "--headless", "--no-sandbox", "--disable-gpu"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args([
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-        ]);
+    c.args([
+        "120",
+        "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args([
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ]);
     c
 }
 
@@ -74,8 +80,7 @@ pub fn dump_dom(page: &Path) -> Dom {
         "chromium --dump-dom: {}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let log: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&netlog).unwrap()).unwrap();
+    let log: serde_json::Value = serde_json::from_slice(&std::fs::read(&netlog).unwrap()).unwrap();
     Dom {
         dom: String::from_utf8(o.stdout).unwrap(),
         requests: page_requests(&log),
