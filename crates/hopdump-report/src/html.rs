@@ -86,7 +86,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .verdict .where { margin-left: 14px; color: var(--ink); }
 .verdict .summary { font-size: 16px; margin-top: 6px; }
 .diagram { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px; }
-.diagram svg { width: 100%; height: auto; display: block; }
+.diagram svg { max-width: 100%; height: auto; display: block; margin: 0 auto; }
 svg text { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; font-size: 12px; fill: var(--ink); }
 svg text.t { font-weight: 700; font-size: 12.5px; }
 svg text.col { fill: var(--mute); font-size: 12px; font-weight: 600; text-transform: uppercase; }

@@ -64,7 +64,7 @@ pub fn diagram(out: &mut String, label: &str, cols: &[Column]) {
     let height = TOP + inner + 16;
     let _ = writeln!(
         out,
-        "<svg viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{}\">",
+        "<svg viewBox=\"0 0 {width} {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{}\">",
         esc(label)
     );
     out.push_str(
