@@ -35,6 +35,7 @@ fn stage(id: &str, class: &str, title: &str, lines: Vec<String>, tip: String) ->
         lines,
         tip,
         failing: false,
+        lane: None,
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Cell {
     pub tip: String,
     /// The verdict's hop: drawn with a thick red outline and a label under it.
     pub failing: bool,
+    /// Branch of the path after it forks (one lane per endpoint node): a laned box is wired
+    /// from the boxes of its own lane in an earlier column, or from the last column without
+    /// lanes (where the path forked). None: wired from every box of the previous column.
+    pub lane: Option<u32>,
 }
 
 /// One stage of the path.
@@ -47,20 +51,54 @@ fn box_h(c: &Cell) -> u32 {
     PAD * 2 + LINE_H * (1 + c.lines.len() as u32)
 }
 
+fn cell_h(c: &Cell) -> u32 {
+    box_h(c) + if c.failing { 22 } else { 0 }
+}
+
+/// Height of boxes stacked with gaps.
+fn stack_h<'a>(cells: impl Iterator<Item = &'a Cell>) -> u32 {
+    let (sum, n) = cells.fold((0, 0), |(s, n), c| (s + cell_h(c), n + 1));
+    sum + V_GAP * (n as u32).saturating_sub(1)
+}
+
+/// A placed box: x, y, height and lane.
+#[derive(Clone, Copy)]
+struct Placed {
+    x: u32,
+    y: u32,
+    h: u32,
+    lane: Option<u32>,
+}
+
 /// Render columns (empty ones are skipped) as an `<svg>` element.
 pub fn diagram(out: &mut String, label: &str, cols: &[Column]) {
     let cols: Vec<&Column> = cols.iter().filter(|c| !c.cells.is_empty()).collect();
     let n = cols.len() as u32;
     let width = (n * BOX_W + n.saturating_sub(1) * GAP + 20).max(200);
-    // Each column's boxes stacked; the tallest column sets the height.
-    let col_h = |c: &Column| -> u32 {
-        c.cells
-            .iter()
-            .map(|x| box_h(x) + if x.failing { 22 } else { 0 })
-            .sum::<u32>()
-            + V_GAP * (c.cells.len() as u32).saturating_sub(1)
-    };
-    let inner = cols.iter().map(|c| col_h(c)).max().unwrap_or(0);
+    // Lanes: each as tall as its tallest column's stack; unlaned columns are centred.
+    let mut lanes: Vec<u32> = cols
+        .iter()
+        .flat_map(|c| c.cells.iter().filter_map(|x| x.lane))
+        .collect();
+    lanes.sort_unstable();
+    lanes.dedup();
+    let lane_h: Vec<u32> = lanes
+        .iter()
+        .map(|&l| {
+            cols.iter()
+                .map(|c| stack_h(c.cells.iter().filter(|x| x.lane == Some(l))))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let laned_h = lane_h.iter().sum::<u32>() + V_GAP * (lanes.len() as u32).saturating_sub(1);
+    let free_h = |c: &Column| stack_h(c.cells.iter().filter(|x| x.lane.is_none()));
+    let inner = cols
+        .iter()
+        .map(|c| free_h(c))
+        .chain([laned_h])
+        .max()
+        .unwrap_or(0);
     let height = TOP + inner + 16;
     let _ = writeln!(
         out,
@@ -72,52 +110,76 @@ pub fn diagram(out: &mut String, label: &str, cols: &[Column]) {
          markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" \
          fill=\"#8a8a8a\"/></marker></defs>\n",
     );
-    // Box positions: (x, y, h) per cell, columns vertically centred.
-    let mut pos: Vec<Vec<(u32, u32, u32)>> = Vec::new();
+    // Place every box.
+    let lanes_top = TOP + (inner - laned_h) / 2;
+    let mut placed: Vec<Vec<Placed>> = Vec::new();
     for (i, c) in cols.iter().enumerate() {
         let x = 10 + i as u32 * (BOX_W + GAP);
-        let mut y = TOP + (inner - col_h(c)) / 2;
+        let mut free_y = TOP + (inner - free_h(c)) / 2;
+        let mut lane_y: Vec<u32> = Vec::new();
+        let mut top = lanes_top;
+        for (k, &l) in lanes.iter().enumerate() {
+            let own = stack_h(c.cells.iter().filter(|x| x.lane == Some(l)));
+            lane_y.push(top + (lane_h[k] - own) / 2);
+            top += lane_h[k] + V_GAP;
+        }
         let mut v = Vec::new();
         for cell in &c.cells {
-            let h = box_h(cell);
-            v.push((x, y, h));
-            y += h + V_GAP + if cell.failing { 22 } else { 0 };
+            let y = match cell.lane.and_then(|l| lanes.iter().position(|&x| x == l)) {
+                Some(k) => {
+                    let y = lane_y[k];
+                    lane_y[k] += cell_h(cell) + V_GAP;
+                    y
+                }
+                None => {
+                    let y = free_y;
+                    free_y += cell_h(cell) + V_GAP;
+                    y
+                }
+            };
+            v.push(Placed {
+                x,
+                y,
+                h: box_h(cell),
+                lane: cell.lane,
+            });
         }
-        pos.push(v);
+        placed.push(v);
     }
-    // Wires: each box of a column to a bus half-way, the bus to each box of the next.
-    for i in 1..pos.len() {
-        let (from, to) = (&pos[i - 1], &pos[i]);
-        let (Some(&(fx, _, _)), Some(&(tx, _, _))) = (from.first(), to.first()) else {
-            continue;
-        };
-        let (right, mid) = (fx + BOX_W, fx + BOX_W + GAP / 2);
-        let cys: Vec<u32> = from
-            .iter()
-            .chain(to.iter())
-            .map(|&(_, y, h)| y + h / 2)
-            .collect();
-        let (lo, hi) = (
-            cys.iter().copied().min().unwrap_or(0),
-            cys.iter().copied().max().unwrap_or(0),
-        );
-        for &(_, y, h) in from {
-            let _ = writeln!(
-                out,
-                "<path class=\"wire\" d=\"M{right},{} H{mid}\"/>",
-                y + h / 2
-            );
-        }
-        if hi > lo {
-            let _ = writeln!(out, "<path class=\"wire\" d=\"M{mid},{lo} V{hi}\"/>");
-        }
-        for &(_, y, h) in to {
-            let _ = writeln!(
-                out,
-                "<path class=\"wire\" d=\"M{mid},{} H{}\" marker-end=\"url(#arrow)\"/>",
-                y + h / 2,
-                tx - 1
-            );
+    // Wires, each from a predecessor's right edge, turning half-way into the gap after it.
+    for i in 1..placed.len() {
+        for to in &placed[i] {
+            let preds: Vec<Placed> = match to.lane {
+                None => placed[i - 1].clone(),
+                Some(l) => (0..i)
+                    .rev()
+                    .find_map(|j| {
+                        let same: Vec<Placed> = placed[j]
+                            .iter()
+                            .filter(|p| p.lane == Some(l))
+                            .copied()
+                            .collect();
+                        if !same.is_empty() {
+                            Some(same)
+                        } else if placed[j].iter().all(|p| p.lane.is_none()) {
+                            Some(placed[j].clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .unwrap_or_default(),
+            };
+            for p in preds {
+                let elbow = p.x + BOX_W + GAP / 2;
+                let _ = writeln!(
+                    out,
+                    "<path class=\"wire\" d=\"M{},{} H{elbow} V{} H{}\" marker-end=\"url(#arrow)\"/>",
+                    p.x + BOX_W,
+                    p.y + p.h / 2,
+                    to.y + to.h / 2,
+                    to.x - 1
+                );
+            }
         }
     }
     for (i, c) in cols.iter().enumerate() {
@@ -128,8 +190,8 @@ pub fn diagram(out: &mut String, label: &str, cols: &[Column]) {
             x + BOX_W / 2,
             esc(&clip(&c.title, LINE_CHARS))
         );
-        for (cell, &(x, y, h)) in c.cells.iter().zip(&pos[i]) {
-            cell_svg(out, cell, x, y, h);
+        for (cell, p) in c.cells.iter().zip(&placed[i]) {
+            cell_svg(out, cell, p.x, p.y, p.h);
         }
     }
     out.push_str("</svg>\n");

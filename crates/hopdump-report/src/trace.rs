@@ -130,6 +130,7 @@ fn hop_cell(r: &TraceReport, i: usize, h: &JsonHop) -> Cell {
         tip: format!("{}: {} ({})", hop_name(h), h.role, class_meaning(class)),
         lines,
         failing: is_failing(r, h),
+        lane: None,
     }
 }
 
@@ -181,6 +182,7 @@ fn arp_cell(r: &TraceReport) -> Cell {
         },
         lines,
         failing: false,
+        lane: None,
     }
 }
 
@@ -247,7 +249,45 @@ fn kube_proxy_cell(r: &TraceReport) -> Cell {
         ),
         lines,
         failing: false,
+        lane: None,
     }
+}
+
+/// Roles after the path forks toward the endpoints.
+const BRANCH_ROLES: [&str; 4] = ["overlay", "remote_uplink", "pod_network", "pod"];
+
+/// The lane (branch) a hop is drawn in: one per endpoint node, the announcer's own first. The
+/// overlay device sits on the announcer but carries the remote branch: it goes in the lane of
+/// the first other node.
+fn lane_of(r: &TraceReport, h: &JsonHop) -> Option<u32> {
+    if !BRANCH_ROLES.contains(&h.role.as_str()) {
+        return None;
+    }
+    let announcer = r.announcer.as_ref().and_then(|a| a.node.as_deref());
+    let mut nodes: Vec<&str> = Vec::new();
+    for x in r
+        .hops
+        .iter()
+        .filter(|x| BRANCH_ROLES.contains(&x.role.as_str()))
+    {
+        if !nodes.contains(&x.node.as_str()) {
+            nodes.push(&x.node);
+        }
+    }
+    if let Some(a) = announcer.and_then(|a| nodes.iter().position(|n| *n == a)) {
+        let a = nodes.remove(a);
+        nodes.insert(0, a);
+    }
+    let node = if h.role == "overlay" {
+        nodes
+            .iter()
+            .find(|n| **n != h.node)
+            .copied()
+            .unwrap_or(&h.node)
+    } else {
+        &h.node
+    };
+    nodes.iter().position(|n| *n == node).map(|p| p as u32)
 }
 
 fn columns(r: &TraceReport) -> Vec<Column> {
@@ -258,7 +298,10 @@ fn columns(r: &TraceReport) -> Vec<Column> {
             .iter()
             .enumerate()
             .filter(|(_, h)| h.role == role)
-            .map(|(i, h)| hop_cell(r, i, h))
+            .map(|(i, h)| Cell {
+                lane: lane_of(r, h),
+                ..hop_cell(r, i, h)
+            })
             .collect(),
     };
     let mut client = col("Client", "client");
@@ -275,6 +318,7 @@ fn columns(r: &TraceReport) -> Vec<Column> {
             ],
             tip: "the client's side was not captured".into(),
             failing: false,
+            lane: None,
         });
     }
     let mut cols = vec![
