@@ -689,3 +689,101 @@ pub fn trace_html(r: &TraceReport) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn report() -> TraceReport {
+        serde_json::from_str(include_str!(
+            "../../../tests/scenarios/report/forward-drop.json"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn hop_colour_priority_is_error_drops_replies_probes_nothing() {
+        let mut r = report();
+        let mut h = r.hops[1].clone();
+        assert_eq!((h.node.as_str(), h.iface.as_str()), ("node1", "eth0"));
+        assert_eq!(hop_class(&r, &h), "hop-drops");
+        h.seen.replies = 3;
+        assert_eq!(hop_class(&r, &h), "hop-drops", "drops win over replies");
+        h.error = Some("no such device".into());
+        assert_eq!(hop_class(&r, &h), "hop-error");
+        r.drops.clear();
+        h.error = None;
+        assert_eq!(hop_class(&r, &h), "hop-replies");
+        h.seen.replies = 0;
+        assert_eq!(hop_class(&r, &h), "hop-probes");
+        h.seen.probes_in = 0;
+        assert_eq!(hop_class(&r, &h), "hop-nothing");
+    }
+
+    #[test]
+    fn lanes_put_the_announcer_branch_first() {
+        let r = report();
+        let lanes: Vec<(String, Option<u32>)> = r
+            .hops
+            .iter()
+            .map(|h| (format!("{}/{}", h.node, h.iface), lane_of(&r, h)))
+            .collect();
+        assert_eq!(lanes[0], ("client/eth0".into(), None));
+        assert_eq!(lanes[1], ("node1/eth0".into(), None));
+        for (name, lane) in &lanes[2..] {
+            let want = if name.starts_with("node1/") { 0 } else { 1 };
+            assert_eq!(*lane, Some(want), "{name}");
+        }
+        let mut overlay = r.hops[1].clone();
+        overlay.role = "overlay".into();
+        overlay.iface = "flannel.1".into();
+        assert_eq!(
+            lane_of(&r, &overlay),
+            Some(1),
+            "overlay carries the remote branch"
+        );
+    }
+
+    #[test]
+    fn evidence_kinds() {
+        for (line, kind) in [
+            (
+                "kernel drop on node1/eth0: NETFILTER_DROP at nft_do_chain (16x): IP …",
+                "drop",
+            ),
+            (
+                "rule (host-firewall): iptables-nft filter/FORWARD rule 1: -A FORWARD -j DROP",
+                "rule",
+            ),
+            (
+                "  iptables-nft nat/PREROUTING rule 1: -A PREROUTING -j KUBE-SERVICES",
+                "rule",
+            ),
+            (
+                "  IP 198.51.100.10.52794 > 10.244.1.2.8080: Flags [S], length 0",
+                "packet",
+            ),
+            (
+                "node1/eth0: 16 probe packet(s) in (0 large, 0 after DNAT), 0 replies (0 large)",
+                "hop",
+            ),
+            (
+                "udp 17 29 src=198.51.100.10 dst=198.51.100.240 sport=40000 dport=9000",
+                "conntrack",
+            ),
+            ("probes TcpSmall: 0/6 answered", "probe"),
+            (
+                "cluster: ✘ Announcing node: w1 and w2 both claim it",
+                "cluster",
+            ),
+            ("missing: drops on node2", "missing"),
+            (
+                "endpoint 10.244.2.2:8080: no pod network namespace holds it",
+                "note",
+            ),
+        ] {
+            assert_eq!(evidence_kind(line), kind, "{line}");
+        }
+    }
+}

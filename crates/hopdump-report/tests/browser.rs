@@ -56,7 +56,7 @@ fn trace_pages_render_offline_with_every_hop() {
     }
     let dir = tempfile::tempdir().unwrap();
     let blank = chrome::blank_png(dir.path());
-    for name in ["forward-drop", "healthy"] {
+    for name in ["forward-drop", "healthy", "announcer-down"] {
         let (r, dom, png) = render(name);
         assert!(dom.requests.is_empty(), "{name}: {:?}", dom.requests);
         let d = &dom.dom;
