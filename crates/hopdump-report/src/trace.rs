@@ -79,6 +79,18 @@ fn is_failing(r: &TraceReport, h: &JsonHop) -> bool {
     r.verdict.code != "ok" && r.verdict.hop.as_deref() == Some(hop_name(h).as_str())
 }
 
+/// The verdict names no drawn hop (no hop, or one that was not planned): then the stage its
+/// code is about carries the mark, so a failing page always points somewhere.
+fn stage_failing(r: &TraceReport, stage: &str) -> bool {
+    if r.verdict.code == "ok" || r.hops.iter().any(|h| is_failing(r, h)) {
+        return false;
+    }
+    match stage {
+        "arp" => matches!(r.verdict.code.as_str(), "no_arp_reply" | "arp_conflict"),
+        _ => RULE_CODES.iter().any(|(c, _)| *c == r.verdict.code),
+    }
+}
+
 fn hop_cell(r: &TraceReport, i: usize, h: &JsonHop) -> Cell {
     let s = &h.seen;
     let class = hop_class(r, h);
@@ -181,7 +193,7 @@ fn arp_cell(r: &TraceReport) -> Cell {
             tip
         },
         lines,
-        failing: false,
+        failing: stage_failing(r, "arp"),
         lane: None,
     }
 }
@@ -248,7 +260,7 @@ fn kube_proxy_cell(r: &TraceReport) -> Cell {
             }
         ),
         lines,
-        failing: false,
+        failing: stage_failing(r, "kube-proxy"),
         lane: None,
     }
 }

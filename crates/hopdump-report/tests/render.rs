@@ -176,6 +176,21 @@ fn announcer_down_fails_the_arp_stage() {
     assert!(html.contains("nobody answered"));
 }
 
+/// A verdict whose hop is not drawn marks the stage its code is about instead.
+#[test]
+fn verdict_without_a_drawn_hop_marks_its_stage() {
+    let mut r = fixture("announcer-down");
+    r.verdict.hop = None;
+    let html = trace_html(&r);
+    assert_eq!(count(&html, "data-failing=\"true\""), 1);
+    assert!(html.contains("<g class=\"stage st-fail failing\" id=\"stage-arp\""));
+    let mut r = fixture("forward-drop");
+    r.verdict.hop = Some("node9/eth7".into());
+    let html = trace_html(&r);
+    assert_eq!(count(&html, "data-failing=\"true\""), 1);
+    assert!(html.contains("<g class=\"stage st-fail failing\" id=\"stage-kube-proxy\""));
+}
+
 /// Untrusted strings (node names, rule comments, packet summaries, probe answers) cannot
 /// inject markup: every one is escaped, in text and in attributes.
 #[test]
