@@ -27,8 +27,8 @@ fn artifacts() -> PathBuf {
     chrome::artifacts_dir(env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// A lab with a prefix of this test process's own (`rpt<pid>x<n>` would look like a test
-/// prefix to the stale-lab sweeper only if it started with `hd`).
+/// A lab with a prefix unique to this test process and case (`rpt<PID><tag>`), torn down in
+/// `Drop`.
 fn cluster(fault: Option<Fault>, tag: &str) -> (Cluster, Option<String>) {
     let lab = Lab::with_prefix(&format!("rpt{}{tag}", std::process::id())).unwrap();
     let spec = match fault {
