@@ -96,6 +96,10 @@ pub struct TraceArgs {
     /// How long an agent may take to answer a call before its node is unobserved (default 15s).
     #[arg(long = "agent-timeout", value_name = "D")]
     pub agent_timeout: Option<String>,
+    /// Also write the verdict, the path diagram and the evidence as one self-contained HTML
+    /// file (created 0600).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 impl TraceArgs {

@@ -50,6 +50,10 @@ pub struct CheckArgs {
     /// Print the versioned JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the checks, their fixes and a diagram as one self-contained HTML file
+    /// (created 0600).
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 /// `hopdump check --json`.
@@ -134,6 +138,9 @@ pub fn run(args: CheckArgs) -> Result<ExitCode> {
         expect_iface: args.expect_iface.clone(),
     };
     let report = hopdump_kube::check(&view, &target, &opts)?;
+    if let Some(path) = &args.report {
+        crate::report_file::write(path, &hopdump_report::check_html(&report))?;
+    }
     let out = if args.json {
         let mut s = serde_json::to_string_pretty(&to_json(&report))?;
         s.push('\n');

@@ -1065,6 +1065,10 @@ pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
     if let Some(path) = &args.write {
         write_pcapng(path, &p.hops, &infos, &frames)?;
     }
+    if let Some(path) = &args.report {
+        let r = TraceReport::build(&p.ev, &verdict, &findings).context("no target to report")?;
+        crate::report_file::write(path, &hopdump_report::trace_html(&r))?;
+    }
     let mut stdout = std::io::stdout().lock();
     if args.json {
         let report =

@@ -16,6 +16,7 @@ mod cmd_trace;
 mod names;
 mod node_state;
 mod render;
+mod report_file;
 mod timefmt;
 mod trace;
 
