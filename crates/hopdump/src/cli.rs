@@ -42,6 +42,9 @@ pub enum Command {
     /// drops, rules, conntrack and state over authenticated TLS. `agent init DIR` makes
     /// the credentials.
     Agent(crate::cmd_agent::AgentArgs),
+    /// The main job on a machine with no cluster: build a lab scenario in network namespaces
+    /// (root), trace it, show the verdict, write the HTML report and pcapng, tear it down.
+    Demo(crate::cmd_demo::DemoArgs),
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd_agent;
+mod cmd_demo;
 mod cmd_arp;
 mod cmd_capture;
 mod cmd_check;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Trace(args) => cmd_trace::run(args),
         cli::Command::Agent(args) => cmd_agent::run(args),
+        cli::Command::Demo(args) => cmd_demo::run(args),
     };
     match result {
         Ok(code) => code,
