@@ -1242,7 +1242,7 @@ fn unobserved_guard(ev: &Evidence, v: &Finding) -> Option<Finding> {
             | Code::PodNotResponding
             | Code::ReplyPathBroken
     );
-    if !names_down && !(from_absence && on_path) {
+    if !(names_down || (from_absence && on_path)) {
         return None;
     }
     let names: Vec<String> = down

@@ -73,8 +73,10 @@ pub fn agents_for(view: &ClusterView, ns: &str, name: &str) -> Result<AgentPlan,
             continue;
         };
         let Some(ip) = pod.ips.first() else {
-            plan.notes
-                .push(format!("{node}: agent pod {}/{} has no IP yet", pod.namespace, pod.name));
+            plan.notes.push(format!(
+                "{node}: agent pod {}/{} has no IP yet",
+                pod.namespace, pod.name
+            ));
             continue;
         };
         let port = pod

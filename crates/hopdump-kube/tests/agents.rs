@@ -64,7 +64,10 @@ fn a_thousand_node_cluster_asks_only_the_path() {
         plan.agents,
         vec![
             ("w1".to_string(), "192.168.1.11:9443".parse().unwrap()),
-            ("w2".to_string(), format!("192.168.1.12:{AGENT_PORT}").parse().unwrap()),
+            (
+                "w2".to_string(),
+                format!("192.168.1.12:{AGENT_PORT}").parse().unwrap()
+            ),
         ]
     );
     assert!(plan.notes.is_empty(), "{:?}", plan.notes);
@@ -83,7 +86,9 @@ fn a_path_node_without_an_agent_is_named() {
     let plan = agents_for(&view, "default", "web").unwrap();
     assert_eq!(plan.agents.len(), 1);
     assert!(
-        plan.notes.iter().any(|n| n.starts_with("w2:") && n.contains("unobserved")),
+        plan.notes
+            .iter()
+            .any(|n| n.starts_with("w2:") && n.contains("unobserved")),
         "{:?}",
         plan.notes
     );

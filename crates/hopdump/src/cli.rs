@@ -19,6 +19,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Capture live at one or more points (interfaces in any network namespace) at once.
+    #[command(after_help = "Examples:
+  hopdump capture -i eth0 -i cni0 -i pod=pid:4242/eth0 -w hops.pcapng 'host 198.51.100.240 or port 8080'
+  hopdump capture -i node1/eth0 -i node2/eth0 -c 20 -nn tcp")]
     Capture(CaptureArgs),
     /// Read a pcap or pcapng file, filter and print it like `tcpdump -r`.
     Read(ReadArgs),
@@ -37,6 +40,12 @@ pub enum Command {
     Check(crate::cmd_check::CheckArgs),
     /// Where LoadBalancer traffic dies, and why: plan the path, capture every hop at once,
     /// probe, follow packets through NAT, read rules/conntrack/drops, print the verdict.
+    #[command(after_help = "Examples:
+  hopdump trace 198.51.100.240:80 --node node1=local --node node2=netns:node2
+  hopdump trace svc/web -n shop --agent-ca ca.pem --agent-token-file token
+  hopdump trace 198.51.100.240:80 --node n1=agent:198.51.100.11:7443 --node n2=agent:198.51.100.12:7443 \\
+      --agent-ca ca.pem --agent-token-file token -w path.pcapng --report path.html
+  hopdump trace '[2001:db8::f0]:53/udp' --node n1=local --no-probe --duration 10s")]
     Trace(TraceArgs),
     /// The per-node agent (a DaemonSet in a cluster): serves `trace` its node's captures,
     /// drops, rules, conntrack and state over authenticated TLS. `agent init DIR` makes
@@ -45,6 +54,13 @@ pub enum Command {
     /// The main job on a machine with no cluster: build a lab scenario in network namespaces
     /// (root), trace it, show the verdict, write the HTML report and pcapng, tear it down.
     Demo(crate::cmd_demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print hopdump's man page (roff) to stdout: `hopdump man > /usr/local/share/man/man1/hopdump.1`.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -88,7 +104,11 @@ pub struct TraceArgs {
     #[arg(long = "agent-ca", value_name = "FILE", env = "HOPDUMP_AGENT_CA")]
     pub agent_ca: Option<PathBuf>,
     /// File holding the agents' bearer token.
-    #[arg(long = "agent-token-file", value_name = "FILE", env = "HOPDUMP_AGENT_TOKEN_FILE")]
+    #[arg(
+        long = "agent-token-file",
+        value_name = "FILE",
+        env = "HOPDUMP_AGENT_TOKEN_FILE"
+    )]
     pub agent_token_file: Option<PathBuf>,
     /// Client certificate for agents that use mutual TLS (with --agent-key).
     #[arg(long = "agent-cert", value_name = "FILE")]

@@ -111,7 +111,9 @@ fn stop_at(flag: Arc<AtomicBool>, deadline: Instant) {
 impl Handler for NodeHandler {
     fn unary(&self, call: Call) -> std::result::Result<serde_json::Value, String> {
         match call {
-            Call::NsInfo(r) => json(plan::ns_info(&netns(&r.netns)?, r.ask).map_err(|e| format!("{e:#}"))?),
+            Call::NsInfo(r) => {
+                json(plan::ns_info(&netns(&r.netns)?, r.ask).map_err(|e| format!("{e:#}"))?)
+            }
             Call::Explain(r) => json(
                 plan::explain_on(&netns(&r.netns)?, r.flow, r.v6).map_err(|e| format!("{e:#}"))?,
             ),
@@ -137,11 +139,7 @@ impl Handler for NodeHandler {
                 },
             )),
             Call::Stop(r) => {
-                let found = self
-                    .running
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(&r.id).cloned());
+                let found = self.running.lock().ok().and_then(|m| m.get(&r.id).cloned());
                 if let Some(f) = &found {
                     f.store(true, Ordering::Relaxed);
                 }
@@ -205,8 +203,7 @@ impl Handler for NodeHandler {
                 let deadline = Instant::now() + Duration::from_millis(r.duration_ms);
                 let mut out = sink.writer();
                 let mut result = Ok(());
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && !out.closed()
-                {
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && !out.closed() {
                     match tracer.events().recv_timeout(Duration::from_millis(50)) {
                         Ok(e) => {
                             let node = names
@@ -360,7 +357,10 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         Some(p) => {
             let t = tls::read(p)?.trim().to_string();
             if t.len() < 16 {
-                bail!("{}: a token of at least 16 characters is required", p.display());
+                bail!(
+                    "{}: a token of at least 16 characters is required",
+                    p.display()
+                );
             }
             Some(t)
         }
@@ -384,7 +384,9 @@ pub fn run(args: AgentArgs) -> Result<ExitCode> {
         Arc::new(NodeHandler::default()),
         stop,
         move |addr| {
-            eprintln!("hopdump agent: node {node2} listening on {addr} (TLS, authenticated calls only)");
+            eprintln!(
+                "hopdump agent: node {node2} listening on {addr} (TLS, authenticated calls only)"
+            );
             if let Some(f) = ready_file {
                 let _ = std::fs::write(f, addr.to_string());
             }

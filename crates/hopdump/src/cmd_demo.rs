@@ -23,7 +23,11 @@ pub struct DemoArgs {
     #[arg(long, value_name = "FILE.html", default_value = "hopdump-demo.html")]
     pub report: PathBuf,
     /// Where to write the capture of every hop (one pcapng interface per hop).
-    #[arg(short = 'w', value_name = "FILE", default_value = "hopdump-demo.pcapng")]
+    #[arg(
+        short = 'w',
+        value_name = "FILE",
+        default_value = "hopdump-demo.pcapng"
+    )]
     pub write: PathBuf,
 }
 

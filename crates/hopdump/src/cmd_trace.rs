@@ -469,13 +469,17 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         immediate: true,
         ..LiveOptions::default()
     };
+    let local_count = specs.len();
     let live = if specs.is_empty() {
         None
     } else {
         Some(LiveCapture::start(&specs, &opts).context("start captures")?)
     };
-    let mut infos: Vec<hopdump_capture::PointInfo> =
-        p.hops.iter().map(|h| remote_point(h, None, &filter)).collect();
+    let mut infos: Vec<hopdump_capture::PointInfo> = p
+        .hops
+        .iter()
+        .map(|h| remote_point(h, None, &filter))
+        .collect();
     if let Some(l) = &live {
         for (&i, info) in local.iter().zip(l.points()) {
             infos[i] = info.clone();
@@ -491,7 +495,13 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             let r = r.clone();
             let points: Vec<(String, Netns, String)> = idx
                 .iter()
-                .map(|&i| (p.hops[i].label(), p.hops[i].netns.clone(), p.hops[i].dev.clone()))
+                .map(|&i| {
+                    (
+                        p.hops[i].label(),
+                        p.hops[i].netns.clone(),
+                        p.hops[i].dev.clone(),
+                    )
+                })
                 .collect();
             let mut ns: Vec<(Netns, String)> = vec![(Netns::Current, p.hops[idx[0]].node.clone())];
             for &i in idx {
@@ -538,6 +548,12 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             Err(_) => mark_unobserved(p, &node, "agent thread panicked"),
         }
     }
+    let agent_hops: usize = armed_ok
+        .iter()
+        .filter(|(_, _, cap, _, _, _)| cap.is_some())
+        .map(|(_, idx, _, _, _, _)| idx.len())
+        .sum();
+    let drops_remote = armed_ok.iter().filter(|a| a.3.is_some()).count();
     // Kernel drop tracing here, on the local nodes (and pods) of the path.
     let mut ns_names: Vec<(u32, String)> = Vec::new();
     for (n, _) in p
@@ -601,6 +617,20 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         });
         (frames, stats)
     });
+    // Progress on stderr (stdout stays the report): what is armed, and for how long.
+    let armed_here = local_count;
+    let armed_remote: usize = agent_hops;
+    eprintln!(
+        "hopdump: armed {} capture point(s) ({armed_here} here, {armed_remote} through agents){}; {} for up to {:.1}s",
+        armed_here + armed_remote,
+        if tracer.is_some() || drops_remote > 0 {
+            ", kernel drop tracing"
+        } else {
+            ""
+        },
+        if args.no_probe { "watching" } else { "probing" },
+        duration.as_secs_f64()
+    );
     let t0 = Instant::now();
     if args.no_probe
         || p.ev.target.is_none()

@@ -5,11 +5,11 @@
 
 mod cli;
 mod cmd_agent;
-mod cmd_demo;
 mod cmd_arp;
 mod cmd_capture;
 mod cmd_check;
 mod cmd_conntrack;
+mod cmd_demo;
 mod cmd_drops;
 mod cmd_read;
 mod cmd_rules;
@@ -38,6 +38,24 @@ fn main() -> ExitCode {
         cli::Command::Trace(args) => cmd_trace::run(args),
         cli::Command::Agent(args) => cmd_agent::run(args),
         cli::Command::Demo(args) => cmd_demo::run(args),
+        cli::Command::Completions { shell } => {
+            // Into a buffer first: the generator panics on a closed pipe.
+            let mut cmd = <cli::Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "hopdump", &mut buf);
+            std::io::Write::write_all(&mut std::io::stdout(), &buf)
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(anyhow::Error::from)
+        }
+        cli::Command::Man => {
+            let cmd = <cli::Cli as clap::CommandFactory>::command();
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(cmd)
+                .render(&mut buf)
+                .and_then(|_| std::io::Write::write_all(&mut std::io::stdout(), &buf))
+                .map(|_| ExitCode::SUCCESS)
+                .map_err(anyhow::Error::from)
+        }
     };
     match result {
         Ok(code) => code,

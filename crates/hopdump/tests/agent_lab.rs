@@ -117,7 +117,8 @@ fn trace_agents_cmd(c: &Cluster, agents: &[Agent], dir: &Path, target: &str) -> 
         .arg("--agent-token-file")
         .arg(dir.join("token"));
     for a in agents {
-        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+        cmd.arg("--node")
+            .arg(format!("{}=agent:{}", a.node, a.addr));
     }
     cmd
 }
@@ -163,7 +164,10 @@ fn agent_verdicts_equal_netns_verdicts() {
             format!("{}:80/tcp", c.lb(false))
         };
         let want = trace_netns(&c, &target);
-        assert_ne!(want.verdict.code, "inconclusive", "{name}: reference verdict");
+        assert_ne!(
+            want.verdict.code, "inconclusive",
+            "{name}: reference verdict"
+        );
         let d = creds();
         let dir = d.path().join("c");
         let ag = agents(&c, &dir, &[]);
@@ -182,9 +186,17 @@ fn agent_verdicts_equal_netns_verdicts() {
             serde_json::to_string_pretty(&got.verdict).unwrap(),
             serde_json::to_string_pretty(&want.verdict).unwrap()
         );
-        assert!(got.missing.iter().all(|m| !m.contains("agent")), "{name}: {:?}", got.missing);
+        assert!(
+            got.missing.iter().all(|m| !m.contains("agent")),
+            "{name}: {:?}",
+            got.missing
+        );
         // One pcapng: an interface per node/iface, frames in one timeline.
-        let r = hopdump().args(["read", "-e", "-r"]).arg(&w).output().unwrap();
+        let r = hopdump()
+            .args(["read", "-e", "-r"])
+            .arg(&w)
+            .output()
+            .unwrap();
         assert!(r.status.success(), "{}", stderr(&r));
         for h in got.hops.iter().filter(|h| h.node != "client") {
             let label = format!("{}/{}", h.node, h.iface);
@@ -199,7 +211,10 @@ fn agent_verdicts_equal_netns_verdicts() {
                 assert!(names.contains(&label), "{name}: {label} in the pcapng");
             }
         }
-        for a in ag.iter().filter(|a| got.hops.iter().any(|h| h.node == a.node)) {
+        for a in ag
+            .iter()
+            .filter(|a| got.hops.iter().any(|h| h.node == a.node))
+        {
             assert!(a.log().contains("capture armed"), "{}: {}", a.node, a.log());
         }
     }
@@ -225,15 +240,18 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
         .arg("--agent-token-file")
         .arg(d.path().join("bad"));
     for a in &ag {
-        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+        cmd.arg("--node")
+            .arg(format!("{}=agent:{}", a.node, a.addr));
     }
     let r = parse(&cmd.output().unwrap());
     // The probes may still prove the service works (`ok`), but no node was seen.
     for a in &ag {
         assert!(
-            r.missing.iter().any(|m| m.starts_with(&format!("{}: not observed", a.node))
-                && m.contains("refused")
-                && m.contains("wrong token")),
+            r.missing
+                .iter()
+                .any(|m| m.starts_with(&format!("{}: not observed", a.node))
+                    && m.contains("refused")
+                    && m.contains("wrong token")),
             "{:#?}",
             r.missing
         );
@@ -241,7 +259,11 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
     }
     assert_eq!(r.announcer, None, "no node seen: nobody named as announcer");
     for a in &ag {
-        assert!(a.log().contains("refused") && a.log().contains("wrong token"), "{}", a.log());
+        assert!(
+            a.log().contains("refused") && a.log().contains("wrong token"),
+            "{}",
+            a.log()
+        );
     }
     // No credentials at all: the CLI refuses to call agents without them (exit 2).
     let o = Command::new("ip")
@@ -258,7 +280,14 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
     assert!(stderr(&o).contains("credentials"), "{}", stderr(&o));
     // A caller with no token at all reaches the agent but is refused: plain HTTPS client.
     let curl = Command::new("ip")
-        .args(["netns", "exec", &c.lab().ns("client"), "curl", "-s", "--cacert"])
+        .args([
+            "netns",
+            "exec",
+            &c.lab().ns("client"),
+            "curl",
+            "-s",
+            "--cacert",
+        ])
         .arg(dir.join("ca.pem"))
         .arg(format!("https://{}/v1/hello", ag[0].addr))
         .output();
@@ -277,7 +306,8 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
         .arg("--agent-token-file")
         .arg(dir.join("token"));
     for a in &ag {
-        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+        cmd.arg("--node")
+            .arg(format!("{}=agent:{}", a.node, a.addr));
     }
     let r = parse(&cmd.output().unwrap());
     assert!(
@@ -311,7 +341,8 @@ fn mutual_tls_without_token() {
         .arg("--agent-key")
         .arg(dir.join("client.key"));
     for a in &ag {
-        cmd.arg("--node").arg(format!("{}=agent:{}", a.node, a.addr));
+        cmd.arg("--node")
+            .arg(format!("{}=agent:{}", a.node, a.addr));
     }
     let r = parse(&cmd.output().unwrap());
     assert_eq!(r.verdict.code, "ok", "{:#?}", r.verdict);
@@ -355,10 +386,16 @@ fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
     let hops: Vec<_> = r.hops.iter().filter(|h| h.node == node).collect();
     assert!(!hops.is_empty());
     assert!(hops.iter().all(|h| h.error.is_some()), "{hops:#?}");
-    assert_ne!(r.verdict.node.as_deref(), Some(node.as_str()), "{:#?}", r.verdict);
+    assert_ne!(
+        r.verdict.node.as_deref(),
+        Some(node.as_str()),
+        "{:#?}",
+        r.verdict
+    );
     // Text mode says it in words too.
     let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
-    cmd.arg("--node").arg(format!("{node}=agent:{}:{PORT}", c.nodes[1].ip4));
+    cmd.arg("--node")
+        .arg(format!("{node}=agent:{}:{PORT}", c.nodes[1].ip4));
     let o = cmd.output().unwrap();
     let text = stdout(&o);
     assert!(text.contains(&format!("agent of {node}: DOWN")), "{text}");
@@ -377,14 +414,19 @@ fn svc_name_discovers_the_agents_of_the_path() {
     let ag = agents(&c, &dir, &[]);
     let objs = cluster_dir(&c, false);
     let announcer = c.announcer().unwrap();
-    let pod = |node: &str, ip: &str| serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+    let pod = |node: &str, ip: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": format!("hopdump-agent-{node}"), "namespace": "hopdump",
                      "labels": {"app.kubernetes.io/name": "hopdump-agent"}},
         "spec": {"nodeName": node, "hostNetwork": true,
                  "containers": [{"name": "agent", "ports": [{"name": "agent", "containerPort": PORT}]}]},
-        "status": {"phase": "Running", "podIP": ip, "hostIP": ip}});
-    let mut items: Vec<serde_json::Value> =
-        c.nodes.iter().map(|n| pod(&n.name, &n.ip4.to_string())).collect();
+        "status": {"phase": "Running", "podIP": ip, "hostIP": ip}})
+    };
+    let mut items: Vec<serde_json::Value> = c
+        .nodes
+        .iter()
+        .map(|n| pod(&n.name, &n.ip4.to_string()))
+        .collect();
     items.push(pod("node9", "198.51.100.19"));
     items.push(serde_json::json!({"apiVersion": "metallb.io/v1beta1", "kind": "ServiceL2Status",
         "metadata": {"name": "l2-lab", "namespace": "metallb-system",
@@ -409,7 +451,11 @@ fn svc_name_discovers_the_agents_of_the_path() {
         .unwrap();
     let r = parse(&o);
     assert_eq!(r.verdict.code, "ok", "{:#?}", r.verdict);
-    assert!(r.missing.iter().all(|m| !m.contains("node9")), "{:#?}", r.missing);
+    assert!(
+        r.missing.iter().all(|m| !m.contains("node9")),
+        "{:#?}",
+        r.missing
+    );
     for a in &ag {
         assert!(a.log().contains("capture armed"), "{}: {}", a.node, a.log());
     }

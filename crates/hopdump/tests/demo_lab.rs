@@ -42,7 +42,11 @@ fn demo_traces_a_fault_writes_report_and_capture_and_cleans_up() {
     assert!(out.contains("VERDICT: firewall_drop on node1"), "{out}");
     let html = std::fs::read_to_string(d.path().join("hopdump-demo.html")).unwrap();
     assert!(html.contains("firewall_drop"));
-    let r = run(&["read", "-r", d.path().join("hopdump-demo.pcapng").to_str().unwrap()]);
+    let r = run(&[
+        "read",
+        "-r",
+        d.path().join("hopdump-demo.pcapng").to_str().unwrap(),
+    ]);
     assert!(r.status.success());
     assert!(!r.stdout.is_empty());
     let err = String::from_utf8_lossy(&o.stderr);

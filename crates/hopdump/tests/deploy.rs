@@ -55,14 +55,26 @@ fn daemonset_has_least_privilege_and_discoverable_pods() {
     caps.sort();
     assert_eq!(
         caps,
-        ["BPF", "NET_ADMIN", "NET_RAW", "PERFMON", "SYSLOG", "SYS_ADMIN", "SYS_PTRACE"]
+        [
+            "BPF",
+            "NET_ADMIN",
+            "NET_RAW",
+            "PERFMON",
+            "SYSLOG",
+            "SYS_ADMIN",
+            "SYS_PTRACE"
+        ]
     );
     // The agent's arguments parse with this binary.
     let args: Vec<String> = c["args"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap().replace("/etc/hopdump", "/nonexistent-hopdump-test"))
+        .map(|a| {
+            a.as_str()
+                .unwrap()
+                .replace("/etc/hopdump", "/nonexistent-hopdump-test")
+        })
         .collect();
     let o = common::hopdump().args(&args).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -71,13 +83,16 @@ fn daemonset_has_least_privilege_and_discoverable_pods() {
     // The agent's ServiceAccount has no role: nothing binds it.
     let sa = all.iter().find(|d| d["kind"] == "ServiceAccount").unwrap();
     assert_eq!(sa["automountServiceAccountToken"], false);
-    assert!(!all.iter().any(|d| d["kind"]
-        .as_str()
-        .unwrap()
-        .ends_with("Binding")
-        && d.to_string().contains("hopdump-agent\"")));
+    assert!(
+        !all.iter()
+            .any(|d| d["kind"].as_str().unwrap().ends_with("Binding")
+                && d.to_string().contains("hopdump-agent\""))
+    );
     // The reader role only reads.
-    for r in all.iter().filter(|d| d["kind"].as_str().unwrap().ends_with("Role")) {
+    for r in all
+        .iter()
+        .filter(|d| d["kind"].as_str().unwrap().ends_with("Role"))
+    {
         for rule in r["rules"].as_array().unwrap() {
             for verb in rule["verbs"].as_array().unwrap() {
                 assert!(["get", "list"].contains(&verb.as_str().unwrap()), "{r}");

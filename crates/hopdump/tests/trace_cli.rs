@@ -41,3 +41,26 @@ fn bad_arguments_exit_2_with_one_line() {
         assert!(e.contains(says), "{args:?}: {e}");
     }
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        assert!(o.status.success(), "{shell}");
+        let s = String::from_utf8_lossy(&o.stdout);
+        for sub in ["trace", "agent", "capture", "demo"] {
+            assert!(s.contains(sub), "{shell} completion names {sub}");
+        }
+    }
+    let o = run(&["man"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.starts_with(".ie") && s.contains(".TH hopdump 1"),
+        "{}",
+        &s[..80]
+    );
+    // Examples in --help.
+    let o = run(&["trace", "--help"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Examples:"));
+}

@@ -391,7 +391,6 @@ fn ipv6_healthy_is_ok_and_without_a_speaker_is_no_arp_reply() {
     expect(&r, "no_arp_reply", None, "ipv6 announcer down");
 }
 
-
 fn trace_svc(c: &Cluster, dir: &std::path::Path) -> TraceReport {
     let mut args: Vec<String> = vec![
         "trace".into(),

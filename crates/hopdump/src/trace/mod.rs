@@ -3,5 +3,5 @@
 
 pub mod collect;
 pub mod plan;
-pub mod remote;
 pub mod probe;
+pub mod remote;

@@ -284,14 +284,14 @@ impl ArmedCapture {
         };
         let name = PathBuf::from(format!("agent {}", self.label));
         let off = self.offset_ns;
-        let mut reader = match hopdump_capture::FileReader::from_reader(&name, Box::new(self.stream))
-        {
-            Ok(r) => r,
-            Err(e) => {
-                out.error = Some(e.to_string());
-                return out;
-            }
-        };
+        let mut reader =
+            match hopdump_capture::FileReader::from_reader(&name, Box::new(self.stream)) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.error = Some(e.to_string());
+                    return out;
+                }
+            };
         let r = reader.for_each(|_, f| {
             out.frames.push(RemoteFrame {
                 point: f.iface,
