@@ -38,6 +38,9 @@ pub enum Command {
     /// Where LoadBalancer traffic dies, and why: plan the path, capture every hop at once,
     /// probe, follow packets through NAT, read rules/conntrack/drops, print the verdict.
     Trace(TraceArgs),
+    /// Probe LB endpoints (tcp/udp/http/https) from the client's side every interval: latency,
+    /// success, Prometheus /metrics, and a webhook alert (with a trace verdict) on failure.
+    Monitor(crate::cmd_monitor::MonitorArgs),
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ mod cmd_capture;
 mod cmd_check;
 mod cmd_conntrack;
 mod cmd_drops;
+mod cmd_monitor;
 mod cmd_read;
 mod cmd_rules;
 mod cmd_trace;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Trace(args) => cmd_trace::run(args),
+        cli::Command::Monitor(args) => cmd_monitor::run(args),
     };
     match result {
         Ok(code) => code,
