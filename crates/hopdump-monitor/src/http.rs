@@ -214,7 +214,9 @@ impl Webhook {
             url: url.to_string(),
             why: why.to_string(),
         };
-        let uri: Uri = url.parse().map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
+        let uri: Uri = url
+            .parse()
+            .map_err(|e: hyper::http::uri::InvalidUri| bad(&e.to_string()))?;
         let https = match uri.scheme_str() {
             Some("http") => false,
             Some("https") => true,
@@ -256,11 +258,7 @@ impl Webhook {
                 .authority()
                 .map(|a| a.as_str().to_string())
                 .unwrap_or_default();
-            let path = self
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
+            let path = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let req = Request::post(path)
                 .header(hyper::header::HOST, authority)
                 .header(hyper::header::CONTENT_TYPE, "application/json")
@@ -270,8 +268,8 @@ impl Webhook {
             match &self.tls {
                 None => request(stream, req).await,
                 Some(tls) => {
-                    let name = ServerName::try_from(self.host.clone())
-                        .map_err(|e| format!("tls: {e}"))?;
+                    let name =
+                        ServerName::try_from(self.host.clone()).map_err(|e| format!("tls: {e}"))?;
                     let s = TlsConnector::from(tls.clone())
                         .connect(name, stream)
                         .await

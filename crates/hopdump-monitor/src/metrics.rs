@@ -212,7 +212,12 @@ impl Registry {
                 let _ = writeln!(o, "hopdump_probe_http_status{} {code}", labels(s, None));
             }
         }
-        gauge(&mut o, "hopdump_rounds_total", "Probe rounds run.", "counter");
+        gauge(
+            &mut o,
+            "hopdump_rounds_total",
+            "Probe rounds run.",
+            "counter",
+        );
         let _ = writeln!(o, "hopdump_rounds_total {}", self.rounds);
         gauge(
             &mut o,
@@ -220,7 +225,11 @@ impl Registry {
             "Alerts raised (state=down) and cleared (state=up).",
             "counter",
         );
-        let _ = writeln!(o, "hopdump_alerts_total{{state=\"down\"}} {}", self.alerts_down);
+        let _ = writeln!(
+            o,
+            "hopdump_alerts_total{{state=\"down\"}} {}",
+            self.alerts_down
+        );
         let _ = writeln!(o, "hopdump_alerts_total{{state=\"up\"}} {}", self.alerts_up);
         gauge(
             &mut o,
@@ -228,7 +237,11 @@ impl Registry {
             "Alerts the webhook did not accept (error or non-2xx).",
             "counter",
         );
-        let _ = writeln!(o, "hopdump_webhook_failures_total {}", self.webhook_failures);
+        let _ = writeln!(
+            o,
+            "hopdump_webhook_failures_total {}",
+            self.webhook_failures
+        );
         o
     }
 }
@@ -323,7 +336,8 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Sample>, String> {
         let valid = |s: &str| {
             !s.is_empty()
                 && !s.starts_with(|c: char| c.is_ascii_digit())
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
         };
         if !valid(name) {
             return Err(err("bad metric name"));
@@ -337,10 +351,12 @@ pub fn parse(text: &str) -> std::result::Result<Vec<Sample>, String> {
         });
         match family {
             None => return Err(err("sample before its TYPE")),
-            Some((n, t)) if t == "histogram" && name == format!("{n}_bucket") => {
-                if !labels.iter().any(|(k, _)| k == "le") {
-                    return Err(err("bucket without le"));
-                }
+            Some((n, t))
+                if t == "histogram"
+                    && name == format!("{n}_bucket")
+                    && !labels.iter().any(|(k, _)| k == "le") =>
+            {
+                return Err(err("bucket without le"));
             }
             _ => {}
         }
@@ -426,7 +442,10 @@ mod tests {
         let u = "udp://[2001:db8::1]:53";
         assert_eq!(find(&s, "hopdump_probe_success", h)[0].value, 1.0);
         assert_eq!(find(&s, "hopdump_probe_success", u)[0].value, 0.0);
-        assert_eq!(find(&s, "hopdump_probe_success", u)[0].label("kind"), Some("udp"));
+        assert_eq!(
+            find(&s, "hopdump_probe_success", u)[0].label("kind"),
+            Some("udp")
+        );
         assert_eq!(find(&s, "hopdump_target_up", h)[0].value, 1.0);
         assert_eq!(find(&s, "hopdump_target_up", u)[0].value, 0.0);
         assert_eq!(find(&s, "hopdump_probes_total", h)[0].value, 2.0);
@@ -437,18 +456,30 @@ mod tests {
         let b = find(&s, "hopdump_probe_duration_seconds_bucket", h);
         assert_eq!(b.len(), BUCKETS.len() + 1);
         let at = |le: &str| b.iter().find(|x| x.label("le") == Some(le)).unwrap().value;
-        assert_eq!((at("0.001"), at("0.005"), at("0.05"), at("+Inf")), (0.0, 1.0, 2.0, 2.0));
+        assert_eq!(
+            (at("0.001"), at("0.005"), at("0.05"), at("+Inf")),
+            (0.0, 1.0, 2.0, 2.0)
+        );
         assert!(b.windows(2).all(|w| w[0].value <= w[1].value), "cumulative");
-        assert_eq!(find(&s, "hopdump_probe_duration_seconds_count", h)[0].value, 2.0);
+        assert_eq!(
+            find(&s, "hopdump_probe_duration_seconds_count", h)[0].value,
+            2.0
+        );
         let sum = find(&s, "hopdump_probe_duration_seconds_sum", h)[0].value;
         assert!((sum - 0.033).abs() < 1e-9, "{sum}");
-        assert_eq!(find(&s, "hopdump_probe_duration_seconds_count", u)[0].value, 0.0);
+        assert_eq!(
+            find(&s, "hopdump_probe_duration_seconds_count", u)[0].value,
+            0.0
+        );
         let down = s
             .iter()
             .find(|x| x.name == "hopdump_alerts_total" && x.label("state") == Some("down"))
             .unwrap();
         assert_eq!(down.value, 1.0);
-        let wf = s.iter().find(|x| x.name == "hopdump_webhook_failures_total").unwrap();
+        let wf = s
+            .iter()
+            .find(|x| x.name == "hopdump_webhook_failures_total")
+            .unwrap();
         assert_eq!(wf.value, 1.0);
     }
 

@@ -33,7 +33,12 @@ impl StatusMatch {
     pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<StatusMatch> {
         let mut ranges = Vec::new();
         for v in values {
-            for part in v.as_ref().split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            for part in v
+                .as_ref()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
                 let bad = |why: &str| MonitorError::BadStatus {
                     spec: part.to_string(),
                     why: why.to_string(),

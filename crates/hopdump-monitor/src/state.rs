@@ -189,7 +189,11 @@ mod tests {
         assert_eq!(t.health(), Health::Up);
         assert_eq!(t.since_ms(), Some(4000));
         assert_eq!(t.consecutive_failures(), 0);
-        assert_eq!(t.last_error(), Some("refused"), "kept for the recovery alert");
+        assert_eq!(
+            t.last_error(),
+            Some("refused"),
+            "kept for the recovery alert"
+        );
     }
 
     #[test]

@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn parses_every_form() {
         let t = Target::parse("198.51.100.240:80").unwrap();
-        assert_eq!((t.kind, t.to_string()), (Kind::Tcp, "tcp://198.51.100.240:80".into()));
+        assert_eq!(
+            (t.kind, t.to_string()),
+            (Kind::Tcp, "tcp://198.51.100.240:80".into())
+        );
         let t = Target::parse("udp://[2001:db8::f0]:53").unwrap();
         assert_eq!(t.to_string(), "udp://[2001:db8::f0]:53");
         assert_eq!(t.trace_target(), "[2001:db8::f0]:53/udp");

@@ -8,12 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hopdump_monitor::http::{Webhook, serve_metrics};
 use hopdump_monitor::metrics::parse;
-use hopdump_monitor::{
-    Health, ProbeConfig, Prober, Registry, SocketFactory, StatusMatch, Target,
-};
+use hopdump_monitor::{Health, ProbeConfig, Prober, Registry, SocketFactory, StatusMatch, Target};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
@@ -166,7 +164,11 @@ async fn http_status_decides_and_is_recorded() {
     let p = prober(c, false);
     assert!(p.probe(&target(&format!("http://{addr}/bad"))).await.ok);
     let o = p.probe(&target(&format!("http://{addr}/host"))).await;
-    assert_eq!((o.ok, o.http_status), (false, Some(204)), "Host header sent");
+    assert_eq!(
+        (o.ok, o.http_status),
+        (false, Some(204)),
+        "Host header sent"
+    );
     let paths: Vec<_> = seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
     assert_eq!(paths, ["/ok", "/missing", "/bad", "/bad", "/host"]);
 }
@@ -263,9 +265,15 @@ async fn webhook_posts_json_and_reports_refusals() {
         .unwrap();
     assert_eq!(code, 202);
     let got = seen.lock().unwrap().clone();
-    assert_eq!(got, [("POST".into(), "/hook".into(), br#"{"a":1}"#.to_vec())]);
+    assert_eq!(
+        got,
+        [("POST".into(), "/hook".into(), br#"{"a":1}"#.to_vec())]
+    );
     let w = Webhook::parse(&format!("http://{addr}/broken")).unwrap();
-    let e = w.post(b"{}".to_vec(), Duration::from_secs(2)).await.unwrap_err();
+    let e = w
+        .post(b"{}".to_vec(), Duration::from_secs(2))
+        .await
+        .unwrap_err();
     assert!(e.to_string().ends_with("answered HTTP 500"), "{e}");
     let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead = closed.local_addr().unwrap();

@@ -44,7 +44,7 @@ pub struct MonitorArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub fail_after: u32,
     /// Consecutive successes that bring a down target back up.
-    #[arg(long = "recover-after", default_value_t = 1, value_name = "N",
+    #[arg(long = "recover-after", default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub recover_after: u32,
     /// HTTP status codes that count as success (default: below 500): 200, 200-299, 2xx;
@@ -52,7 +52,11 @@ pub struct MonitorArgs {
     #[arg(long = "expect-status", value_name = "CODES")]
     pub expect_status: Vec<String>,
     /// The datagram udp probes send (text, or hex:0a0b… for bytes).
-    #[arg(long = "udp-payload", default_value = "hopdump monitor\n", value_name = "DATA")]
+    #[arg(
+        long = "udp-payload",
+        default_value = "hopdump monitor\n",
+        value_name = "DATA"
+    )]
     pub udp_payload: String,
     /// Host header and TLS server name for http/https probes (default: the target's address).
     #[arg(long, value_name = "NAME")]
@@ -83,6 +87,10 @@ pub struct MonitorArgs {
     /// How long that trace may run before it is killed.
     #[arg(long = "trace-timeout", default_value = "60s", value_name = "D")]
     pub trace_timeout: String,
+    /// Trace one LB address:port at most once per this period (a flapping target must not
+    /// keep every hop captured); skipped traces say so in the alert.
+    #[arg(long = "trace-every", default_value = "5m", value_name = "D")]
+    pub trace_every: String,
     /// Stop after N rounds.
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
@@ -116,6 +124,7 @@ struct TracePlan {
     /// Arguments after `trace TARGET --json`.
     extra: Vec<String>,
     timeout: Duration,
+    every: Duration,
 }
 
 pub fn run(a: MonitorArgs) -> Result<ExitCode> {
@@ -152,7 +161,10 @@ fn plan(a: MonitorArgs) -> Result<Plan> {
     let trace = if a.trace_on_failure {
         let mut extra = Vec::new();
         if let Some(ns) = &a.netns
-            && !a.trace_args.iter().any(|x| x == "--client" || x.starts_with("--client="))
+            && !a
+                .trace_args
+                .iter()
+                .any(|x| x == "--client" || x.starts_with("--client="))
         {
             extra.push("--client".to_string());
             extra.push(format!("netns:{ns}"));
@@ -162,6 +174,7 @@ fn plan(a: MonitorArgs) -> Result<Plan> {
             exe: std::env::current_exe().context("cannot find this program to run trace")?,
             extra,
             timeout: parse_duration(&a.trace_timeout).context("--trace-timeout")?,
+            every: parse_duration(&a.trace_every).context("--trace-every")?,
         })
     } else {
         None
@@ -209,7 +222,7 @@ fn parse_payload(s: &str) -> Result<Vec<u8>> {
         return Ok(s.as_bytes().to_vec());
     };
     let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         bail!("--udp-payload {s:?}: odd number of hex digits");
     }
     hex.chunks(2)
@@ -433,10 +446,29 @@ async fn alert_worker(
     registry: Arc<Mutex<Registry>>,
     json: bool,
 ) {
+    let mut traced: std::collections::HashMap<String, Instant> = Default::default();
     while let Some(job) = rx.recv().await {
         let mut a = job.alert;
         if let (Some(tp), AlertState::Down) = (&trace, a.state) {
-            a.trace = Some(run_trace(tp, &job.trace_target).await);
+            let last = traced.get(&job.trace_target).map(Instant::elapsed);
+            a.trace = Some(match last {
+                Some(ago) if ago < tp.every => TraceAttachment {
+                    args: Vec::new(),
+                    exit_code: None,
+                    duration_ms: 0,
+                    verdict: None,
+                    error: Some(format!(
+                        "skipped: {} was traced {}s ago (--trace-every {:?})",
+                        job.trace_target,
+                        ago.as_secs(),
+                        tp.every
+                    )),
+                },
+                _ => {
+                    traced.insert(job.trace_target.clone(), Instant::now());
+                    run_trace(tp, &job.trace_target).await
+                }
+            });
         }
         let _ = print_line(&alert_text(&a, json));
         let mut delivered = true;
@@ -465,7 +497,11 @@ async fn alert_worker(
 
 /// `hopdump trace TARGET --json EXTRA…` with this binary, killed after the timeout.
 async fn run_trace(tp: &TracePlan, target: &str) -> TraceAttachment {
-    let mut args = vec!["trace".to_string(), target.to_string(), "--json".to_string()];
+    let mut args = vec![
+        "trace".to_string(),
+        target.to_string(),
+        "--json".to_string(),
+    ];
     args.extend(tp.extra.iter().cloned());
     let start = Instant::now();
     let mut cmd = tokio::process::Command::new(&tp.exe);
@@ -562,8 +598,8 @@ fn alert_text(a: &Alert, json: bool) -> String {
                 }
             }
             None => s.push_str(&format!(
-                "; trace failed: {}",
-                t.error.as_deref().unwrap_or("?")
+                "; trace: {}",
+                t.error.as_deref().unwrap_or("no verdict")
             )),
         }
     }

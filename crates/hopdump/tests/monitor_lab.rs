@@ -70,7 +70,11 @@ impl Monitor {
     fn stop(mut self) -> i32 {
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().unwrap().code().expect("exited, not killed")
+        self.child
+            .wait()
+            .unwrap()
+            .code()
+            .expect("exited, not killed")
     }
 }
 
@@ -175,7 +179,14 @@ fn bad_input_is_one_line_and_exit_2() {
         &["monitor", "192.0.2.1:80", "--webhook", "ftp://x/"],
         &["monitor", "192.0.2.1:80", "--listen", "nowhere"],
         &["monitor", "192.0.2.1:80", "--trace-arg=--node"],
-        &["monitor", "192.0.2.1:80", "--netns", "hopdump-no-such-ns", "--count", "1"],
+        &[
+            "monitor",
+            "192.0.2.1:80",
+            "--netns",
+            "hopdump-no-such-ns",
+            "--count",
+            "1",
+        ],
     ] {
         let o = run(args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
@@ -208,7 +219,10 @@ fn exit_code_says_whether_every_target_is_up() {
     assert_eq!(rounds.len(), 2);
     assert_eq!(rounds[1].round, 2);
     let r = &rounds[0].results[0];
-    assert_eq!((r.ok, r.state.as_str(), r.kind.as_str()), (true, "up", "tcp"));
+    assert_eq!(
+        (r.ok, r.state.as_str(), r.kind.as_str()),
+        (true, "up", "tcp")
+    );
     assert_eq!(r.target, format!("tcp://{up}"));
 
     let down = format!("127.0.0.1:{}", free_port());
@@ -247,7 +261,10 @@ fn webhook_gets_down_then_recovery_and_sigterm_stops_cleanly() {
         "--json".into(),
     ]);
     let a = alerts.recv_timeout(Duration::from_secs(30)).unwrap();
-    assert_eq!((a.state, a.target.as_str()), (AlertState::Down, target.as_str()));
+    assert_eq!(
+        (a.state, a.target.as_str()),
+        (AlertState::Down, target.as_str())
+    );
     assert_eq!(a.schema, "hopdump.monitor.alert/1");
     assert_eq!(a.consecutive_failures, 2);
     assert_eq!(a.last_error.as_deref(), Some("connection refused"));
@@ -323,7 +340,11 @@ fn lab_forward_drop_goes_down_with_the_trace_verdict() {
     ];
     for n in &c.nodes {
         args.push("--trace-arg=--node".into());
-        args.push(format!("--trace-arg={}=netns:{}", n.name, c.lab().ns(&n.ns)));
+        args.push(format!(
+            "--trace-arg={}=netns:{}",
+            n.name,
+            c.lab().ns(&n.ns)
+        ));
     }
     let m = Monitor::start(&args);
 
@@ -360,18 +381,27 @@ fn lab_forward_drop_goes_down_with_the_trace_verdict() {
     }
     got.sort_by_key(|a| a.kind.clone());
     let (h, u) = (&got[0], &got[1]);
-    assert_eq!((h.target.as_str(), u.target.as_str()), (http.as_str(), udp.as_str()));
+    assert_eq!(
+        (h.target.as_str(), u.target.as_str()),
+        (http.as_str(), udp.as_str())
+    );
     for a in &got {
         assert_eq!(a.state, AlertState::Down, "{a:?}");
         assert!(a.consecutive_failures >= 2, "{a:?}");
         assert!(a.success_ratio > 0.0 && a.success_ratio < 1.0, "{a:?}");
         let t = a.trace.as_ref().expect("trace attached");
-        assert_eq!(t.args[..3], ["trace".to_string(), a.target_trace(), "--json".into()]);
+        assert_eq!(
+            t.args[..3],
+            ["trace".to_string(), a.target_trace(), "--json".into()]
+        );
         assert!(t.args.contains(&format!("netns:{}", c.lab().ns("client"))));
         assert!(t.verdict.is_some(), "{t:?}");
     }
     assert!(
-        h.last_error.as_deref().unwrap().starts_with("timeout after 1s"),
+        h.last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("timeout after 1s"),
         "{h:?}"
     );
     let v = h.trace.as_ref().unwrap().verdict.as_ref().unwrap();
