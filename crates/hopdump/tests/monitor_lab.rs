@@ -289,6 +289,52 @@ fn webhook_gets_down_then_recovery_and_sigterm_stops_cleanly() {
     assert_eq!(m.stop(), 0, "all up at the end");
 }
 
+#[test]
+fn a_failed_trace_and_a_skipped_one_are_reported_in_the_alerts() {
+    let port = free_port();
+    let (url, alerts) = webhook();
+    let m = Monitor::start(&[
+        format!("127.0.0.1:{port}"),
+        "--interval".into(),
+        "100ms".into(),
+        "--fail-after".into(),
+        "1".into(),
+        "--recover-after".into(),
+        "1".into(),
+        "--webhook".into(),
+        url,
+        "--trace-on-failure".into(),
+        "--json".into(),
+    ]);
+    // No --node: trace refuses (exit 2), and the alert carries its one-line error.
+    let a = alerts.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(a.state, AlertState::Down);
+    let t = a.trace.unwrap();
+    assert_eq!(
+        t.args,
+        ["trace", &format!("127.0.0.1:{port}/tcp"), "--json"]
+    );
+    assert_eq!((t.exit_code, t.verdict), (Some(2), None));
+    assert!(
+        t.error.as_deref().unwrap().contains("--node"),
+        "{:?}",
+        t.error
+    );
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let b = alerts.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!((b.state, b.trace), (AlertState::Up, None));
+    drop(l);
+    // Down again within --trace-every: not traced again.
+    let c = alerts.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(c.state, AlertState::Down);
+    let t = c.trace.unwrap();
+    assert!(
+        t.error.as_deref().unwrap().starts_with("skipped: "),
+        "{t:?}"
+    );
+    assert_eq!(m.stop(), 1);
+}
+
 /// ForwardDrop on the announcing node: the LB's http and udp targets go down with timeouts,
 /// the trace attached to the alert says `firewall_drop` on that node; a tcp target on the
 /// client namespace's own loopback (reachable only from inside it) stays up.
