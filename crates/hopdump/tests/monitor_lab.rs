@@ -242,6 +242,26 @@ fn exit_code_says_whether_every_target_is_up() {
 }
 
 #[test]
+fn a_closed_output_pipe_ends_it_with_exit_0() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut child = hopdump()
+        .args(["monitor", &l.local_addr().unwrap().to_string()])
+        .args(["--interval", "50ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains(" up "), "{first}");
+    drop(out);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+}
+
+#[test]
 fn webhook_gets_down_then_recovery_and_sigterm_stops_cleanly() {
     let port = free_port();
     let target = format!("tcp://127.0.0.1:{port}");
@@ -487,4 +507,40 @@ impl TraceTarget for Alert {
             .unwrap()
             .trace_target()
     }
+}
+
+/// IPv6 targets (`[IP]:PORT`) through the client namespace of a dual-stack cluster.
+#[test]
+fn lab_ipv6_targets_are_up_through_the_netns() {
+    if !lab_allowed() {
+        return;
+    }
+    let c = Cluster::build(Spec {
+        dual_stack: true,
+        ..Spec::default()
+    })
+    .unwrap();
+    let http = format!("http://[{}]:80/small", c.lb(true));
+    let udp = format!("udp://[{}]:9000", c.lb(true));
+    let o = run(&[
+        "monitor",
+        &http,
+        &udp,
+        "--netns",
+        &c.lab().ns("client"),
+        "--count",
+        "3",
+        "--interval",
+        "200ms",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let last: RoundLine = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(last.round, 3);
+    assert_eq!(last.results[0].target, http);
+    assert_eq!(last.results[0].http_status, Some(200));
+    assert!(
+        last.results.iter().all(|r| r.ok && r.state == "up"),
+        "{last:?}"
+    );
 }
