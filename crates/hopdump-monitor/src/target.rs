@@ -59,7 +59,7 @@ impl Target {
         let s = spec.trim();
         if s.starts_with("svc/") {
             return Err(bad(
-                "svc/NAME is not supported by monitor: give the LoadBalancer IP:PORT (`hopdump check` shows it)",
+                "svc/NAME must be resolved to the LoadBalancer IP:PORT first (hopdump monitor does, from the cluster)",
             ));
         }
         let (kind, rest) = match s.split_once("://") {

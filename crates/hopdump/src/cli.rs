@@ -40,7 +40,7 @@ pub enum Command {
     Trace(TraceArgs),
     /// Probe LB endpoints (tcp/udp/http/https) from the client's side every interval: latency,
     /// success, Prometheus /metrics, and a webhook alert (with a trace verdict) on failure.
-    Monitor(crate::cmd_monitor::MonitorArgs),
+    Monitor(Box<crate::cmd_monitor::MonitorArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -31,8 +31,22 @@ use crate::cmd_arp::parse_duration;
 pub struct MonitorArgs {
     /// What to probe: tcp://IP:PORT (connect), udp://IP:PORT (a datagram and its reply),
     /// http://IP[:PORT][/PATH] or https://… (GET), or IP:PORT (tcp); IPv6 as [IP]:PORT.
+    /// svc/NAME: every port of that LoadBalancer service (tcp/udp), resolved once at start.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Namespace of svc/NAME.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// Read the cluster's objects for svc/NAME from `kubectl get … -o json|yaml` files or a
+    /// `kubectl cluster-info dump` tree instead of the API server.
+    #[arg(long = "from-dir", value_name = "DIR")]
+    pub from_dir: Option<PathBuf>,
+    /// kubeconfig file for svc/NAME (default: $KUBECONFIG, ~/.kube/config, in-cluster config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context to use.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Time between probe rounds: seconds or with a unit (500ms, 5s, 1m).
     #[arg(long, default_value = "5s", value_name = "D")]
     pub interval: String,
@@ -147,11 +161,17 @@ pub fn run(a: MonitorArgs) -> Result<ExitCode> {
 }
 
 fn plan(a: MonitorArgs) -> Result<Plan> {
-    let targets = a
-        .targets
-        .iter()
-        .map(|t| Target::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut targets = Vec::new();
+    let mut view = None;
+    for t in &a.targets {
+        match t
+            .strip_prefix("svc/")
+            .or_else(|| t.strip_prefix("service/"))
+        {
+            Some(name) => targets.extend(service_targets(&a, &mut view, name)?),
+            None => targets.push(Target::parse(t)?),
+        }
+    }
     let timeout = parse_duration(&a.timeout).context("--timeout")?;
     let listen = a.listen.as_deref().map(parse_listen).transpose()?;
     let webhook = a.webhook.as_deref().map(Webhook::parse).transpose()?;
@@ -203,6 +223,48 @@ fn plan(a: MonitorArgs) -> Result<Plan> {
         duration: a.duration.as_deref().map(parse_duration).transpose()?,
         json: a.json,
     })
+}
+
+/// svc/NAME → one tcp:// or udp:// target per service port at its LoadBalancer IP. The
+/// cluster's objects are loaded once, for every svc/ target.
+fn service_targets(
+    a: &MonitorArgs,
+    view: &mut Option<hopdump_kube::ClusterView>,
+    name: &str,
+) -> Result<Vec<Target>> {
+    let v = match view {
+        Some(v) => v,
+        None => view.insert(match &a.from_dir {
+            Some(dir) => hopdump_kube::load_dir(dir)?,
+            None => hopdump_kube::load_live(&hopdump_kube::LiveOptions {
+                kubeconfig: a.kubeconfig.clone(),
+                context: a.context.clone(),
+                logs: false,
+            })?,
+        }),
+    };
+    let svc = hopdump_kube::resolve_service(v, &a.namespace, name)?;
+    let ns = &a.namespace;
+    let ip = svc.lb_ip.with_context(|| {
+        format!("service {ns}/{name} has no LoadBalancer IP assigned (status.loadBalancer.ingress is empty)")
+    })?;
+    let mut out = Vec::new();
+    for p in &svc.ports {
+        let kind = match p.protocol {
+            hopdump_kube::model::Protocol::Udp => hopdump_monitor::Kind::Udp,
+            hopdump_kube::model::Protocol::Tcp => hopdump_monitor::Kind::Tcp,
+            hopdump_kube::model::Protocol::Sctp => continue,
+        };
+        out.push(Target {
+            kind,
+            addr: SocketAddr::new(ip, p.port),
+            path: String::new(),
+        });
+    }
+    if out.is_empty() {
+        bail!("service {ns}/{name} has no TCP or UDP port");
+    }
+    Ok(out)
 }
 
 /// `IP:PORT`, `[IPv6]:PORT`, or `:PORT` (all IPv4 addresses).

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         cli::Command::Conntrack(args) => cmd_conntrack::run(args),
         cli::Command::Check(args) => cmd_check::run(args),
         cli::Command::Trace(args) => cmd_trace::run(args),
-        cli::Command::Monitor(args) => cmd_monitor::run(args),
+        cli::Command::Monitor(args) => cmd_monitor::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -194,6 +194,25 @@ fn bad_input_is_one_line_and_exit_2() {
         assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
         assert!(e.starts_with("hopdump: "), "{args:?}: {e}");
     }
+    let kube = |case: &str| {
+        format!(
+            "{}/../../tests/scenarios/kube/{case}",
+            env!("CARGO_MANIFEST_DIR")
+        )
+    };
+    for (args, why) in [
+        (
+            ["svc/web", "--from-dir", &kube("no-lb-ip")],
+            "no LoadBalancer IP",
+        ),
+        (["svc/nope", "--from-dir", &kube("healthy")], "nope"),
+    ] {
+        let o = hopdump().arg("monitor").args(args).output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+        assert!(e.contains(why), "{args:?}: {e}");
+    }
     // clap's own usage errors also exit 2.
     assert_eq!(run(&["monitor"]).status.code(), Some(2));
 }
@@ -509,9 +528,10 @@ impl TraceTarget for Alert {
     }
 }
 
-/// IPv6 targets (`[IP]:PORT`) through the client namespace of a dual-stack cluster.
+/// IPv6 targets (`[IP]:PORT`) and svc/NAME (resolved from a bundle whose LB IP is the lab's)
+/// through the client namespace of a dual-stack cluster.
 #[test]
-fn lab_ipv6_targets_are_up_through_the_netns() {
+fn lab_ipv6_and_svc_targets_are_up_through_the_netns() {
     if !lab_allowed() {
         return;
     }
@@ -522,10 +542,25 @@ fn lab_ipv6_targets_are_up_through_the_netns() {
     .unwrap();
     let http = format!("http://[{}]:80/small", c.lb(true));
     let udp = format!("udp://[{}]:9000", c.lb(true));
+    // The healthy bundle's service, moved to the lab's LB IP.
+    let bundle = tempfile::tempdir().unwrap();
+    let src = format!(
+        "{}/../../tests/scenarios/kube/healthy",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap();
+        let text = std::fs::read_to_string(f.path()).unwrap();
+        let text = text.replace("192.168.1.240", &c.lb(false).to_string());
+        std::fs::write(bundle.path().join(f.file_name()), text).unwrap();
+    }
     let o = run(&[
         "monitor",
         &http,
         &udp,
+        "svc/web",
+        "--from-dir",
+        bundle.path().to_str().unwrap(),
         "--netns",
         &c.lab().ns("client"),
         "--count",
@@ -539,6 +574,11 @@ fn lab_ipv6_targets_are_up_through_the_netns() {
     assert_eq!(last.round, 3);
     assert_eq!(last.results[0].target, http);
     assert_eq!(last.results[0].http_status, Some(200));
+    assert_eq!(
+        last.results[2].target,
+        format!("tcp://{}:80", c.lb(false)),
+        "svc/web"
+    );
     assert!(
         last.results.iter().all(|r| r.ok && r.state == "up"),
         "{last:?}"
