@@ -61,6 +61,9 @@ pub enum Command {
     },
     /// Print hopdump's man page (roff) to stdout: `hopdump man > /usr/local/share/man/man1/hopdump.1`.
     Man,
+    /// Probe LB endpoints (tcp/udp/http/https) from the client's side every interval: latency,
+    /// success, Prometheus /metrics, and a webhook alert (with a trace verdict) on failure.
+    Monitor(Box<crate::cmd_monitor::MonitorArgs>),
 }
 
 #[derive(Args, Debug)]

@@ -11,6 +11,7 @@ mod cmd_check;
 mod cmd_conntrack;
 mod cmd_demo;
 mod cmd_drops;
+mod cmd_monitor;
 mod cmd_read;
 mod cmd_rules;
 mod cmd_trace;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
                 .map(|_| ExitCode::SUCCESS)
                 .map_err(anyhow::Error::from)
         }
+        cli::Command::Monitor(args) => cmd_monitor::run(*args),
     };
     match result {
         Ok(code) => code,
