@@ -54,6 +54,12 @@ pub enum Command {
     /// The main job on a machine with no cluster: build a lab scenario in network namespaces
     /// (root), trace it, show the verdict, write the HTML report and pcapng, tear it down.
     Demo(crate::cmd_demo::DemoArgs),
+    /// Offline bundles: `bundle collect` packs a trace's evidence, capture and each node's
+    /// raw state into one .tar.gz for a colleague.
+    #[command(subcommand)]
+    Bundle(crate::cmd_bundle::BundleCommand),
+    /// The verdict from a bundle alone: offline, no privilege needed.
+    Diagnose(crate::cmd_bundle::DiagnoseArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         /// The shell.

@@ -1028,6 +1028,21 @@ fn resolve_svc_target(
     Ok(Some((view, target)))
 }
 
+/// [`sharpen`] for service `ns/name` (offline `diagnose`).
+pub(crate) fn sharpen_with(
+    verdict: &mut hopdump_engine::Finding,
+    view: &hopdump_kube::ClusterView,
+    ns: &str,
+    name: &str,
+    client: Option<std::net::IpAddr>,
+) {
+    let target = hopdump_kube::Target::Service {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    };
+    sharpen(verdict, view, &target, client);
+}
+
 /// What the cluster's own view says against what the nodes did: every failing `check` line
 /// joins the verdict's evidence (with its fix as a next step), e.g. the exclude label behind a
 /// `no_arp_reply` or the NetworkPolicy behind a `network_policy_drop`.
@@ -1058,12 +1073,60 @@ fn sharpen(
     }
 }
 
-pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
+/// Everything one trace produced: the evidence and verdict, and the frames per hop.
+pub(crate) struct TraceRun {
+    pub ev: Evidence,
+    pub verdict: Finding,
+    pub findings: Vec<Finding>,
+    hops: Vec<HopPlan>,
+    infos: Vec<hopdump_capture::PointInfo>,
+    frames: Vec<Captured>,
+    agents: Vec<String>,
+}
+
+impl TraceRun {
+    /// Write every hop's frames as one pcapng; `snap` cuts each frame (headers only).
+    pub fn write_pcapng(&self, path: &std::path::Path, headers_only: bool) -> Result<()> {
+        if !headers_only {
+            return write_pcapng(path, &self.hops, &self.infos, &self.frames);
+        }
+        let cut: Vec<Captured> = self
+            .frames
+            .iter()
+            .map(|f| {
+                let link = self
+                    .infos
+                    .get(f.point)
+                    .map(|i| LinkType::from_linktype(i.linktype))
+                    .unwrap_or(LinkType::Ethernet);
+                let n = collect::headers_len(link, &f.data);
+                Captured {
+                    point: f.point,
+                    ts_ns: f.ts_ns,
+                    orig_len: f.orig_len,
+                    data: f.data[..n.min(f.data.len())].to_vec(),
+                }
+            })
+            .collect();
+        write_pcapng(path, &self.hops, &self.infos, &cut)
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        if self.verdict.code == hopdump_engine::Code::Ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Steps 1-6 and the diagnosis: plan, capture + probe, correlate, node evidence, verdict.
+pub(crate) fn execute(args: &mut TraceArgs) -> Result<TraceRun> {
     let duration = match &args.duration {
         Some(d) => crate::cmd_arp::parse_duration(d)?,
         None => Duration::from_secs(3),
     };
-    let cluster = resolve_svc_target(&mut args)?;
+    let cluster = resolve_svc_target(args)?;
     let mut discovered: Vec<String> = Vec::new();
     if args.nodes.is_empty()
         && let Some((view, hopdump_kube::Target::Service { namespace, name })) = &cluster
@@ -1081,40 +1144,61 @@ pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
         }
         discovered = plan.notes;
     }
-    let mut p = plan_path(&args)?;
+    let mut p = plan_path(args)?;
     for n in discovered {
         p.ev.missing.push(n);
     }
-    let (frames, infos, drops, ns_names) = observe(&mut p, &args, duration)?;
+    let (frames, infos, drops, ns_names) = observe(&mut p, args, duration)?;
     correlate(&mut p, &frames, &infos, &drops, &ns_names);
     node_evidence(&mut p);
     let (mut verdict, findings) = diagnose(&p.ev);
     if let Some((view, target)) = &cluster {
         sharpen(&mut verdict, view, target, p.ev.client);
     }
-    if let Some(path) = &args.write {
-        write_pcapng(path, &p.hops, &infos, &frames)?;
-    }
-    if let Some(path) = &args.report {
-        let r = TraceReport::build(&p.ev, &verdict, &findings).context("no target to report")?;
-        crate::report_file::write(path, &hopdump_report::trace_html(&r))?;
-    }
+    Ok(TraceRun {
+        ev: p.ev,
+        verdict,
+        findings,
+        hops: p.hops,
+        infos,
+        frames,
+        agents: p.agents,
+    })
+}
+
+/// Print a verdict as text or `hopdump.trace/v1` JSON (also `diagnose`'s output).
+pub(crate) fn print(
+    ev: &Evidence,
+    verdict: &Finding,
+    findings: &[Finding],
+    json: bool,
+    extra: &[String],
+) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
-    if args.json {
-        let report =
-            TraceReport::build(&p.ev, &verdict, &findings).context("no target to report")?;
+    if json {
+        let report = TraceReport::build(ev, verdict, findings).context("no target to report")?;
         serde_json::to_writer_pretty(&mut stdout, &report)?;
         writeln!(stdout)?;
     } else {
-        write!(stdout, "{}", render_text(&p.ev, &verdict, &findings))?;
-        for a in &p.agents {
+        write!(stdout, "{}", render_text(ev, verdict, findings))?;
+        for a in extra {
             writeln!(stdout, "{a}")?;
         }
     }
     stdout.flush()?;
-    Ok(if verdict.code == hopdump_engine::Code::Ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(())
+}
+
+pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
+    let t = execute(&mut args)?;
+    if let Some(path) = &args.write {
+        t.write_pcapng(path, false)?;
+    }
+    if let Some(path) = &args.report {
+        let r =
+            TraceReport::build(&t.ev, &t.verdict, &t.findings).context("no target to report")?;
+        crate::report_file::write(path, &hopdump_report::trace_html(&r))?;
+    }
+    print(&t.ev, &t.verdict, &t.findings, args.json, &t.agents)?;
+    Ok(t.exit_code())
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod cmd_agent;
 mod cmd_arp;
+mod cmd_bundle;
 mod cmd_capture;
 mod cmd_check;
 mod cmd_conntrack;
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
         cli::Command::Trace(args) => cmd_trace::run(args),
         cli::Command::Agent(args) => cmd_agent::run(args),
         cli::Command::Demo(args) => cmd_demo::run(args),
+        cli::Command::Bundle(cmd_bundle::BundleCommand::Collect(args)) => cmd_bundle::collect(args),
+        cli::Command::Diagnose(args) => cmd_bundle::diagnose(args),
         cli::Command::Completions { shell } => {
             // Into a buffer first: the generator panics on a closed pipe.
             let mut cmd = <cli::Cli as clap::CommandFactory>::command();

@@ -285,3 +285,63 @@ pub fn conntrack(entries: &[hopdump_node::ctnetlink::CtEntry], t: &Target) -> Ve
         })
         .collect()
 }
+
+/// Bytes of a frame up to the end of its innermost transport header (VXLAN followed into the
+/// inner frame): what a bundle keeps without `--with-payload`, since payloads hold secrets.
+/// Frames that cannot be parsed keep at most 128 bytes.
+pub fn headers_len(link: LinkType, data: &[u8]) -> usize {
+    use etherparse::{SlicedPacket, TransportSlice};
+    let cap = data.len().min(128);
+    let parsed = match link {
+        LinkType::Ethernet => SlicedPacket::from_ethernet(data),
+        LinkType::Raw => SlicedPacket::from_ip(data),
+        _ => return cap,
+    };
+    let Ok(p) = parsed else { return cap };
+    let offset =
+        |payload: &[u8]| (payload.as_ptr() as usize).saturating_sub(data.as_ptr() as usize);
+    match &p.transport {
+        Some(TransportSlice::Tcp(t)) => offset(t.payload()),
+        Some(TransportSlice::Udp(u)) => {
+            let off = offset(u.payload());
+            let vxlan = [4789, 8472].contains(&u.destination_port());
+            if vxlan && u.payload().len() > 8 {
+                off + 8 + headers_len(LinkType::Ethernet, &data[off + 8..])
+            } else {
+                off
+            }
+        }
+        // ICMP errors quote the offending headers (and 8 bytes): small, and needed.
+        _ => cap,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_only_cuts_payload_and_follows_vxlan() {
+        let payload = b"GET /secret HTTP/1.1\r\nAuthorization: Bearer xyz\r\n\r\n";
+        let mut inner = Vec::new();
+        etherparse::PacketBuilder::ethernet2([2; 6], [3; 6])
+            .ipv4([10, 244, 1, 2], [10, 244, 2, 2], 64)
+            .tcp(40000, 8080, 1, 64000)
+            .write(&mut inner, payload)
+            .unwrap();
+        assert_eq!(headers_len(LinkType::Ethernet, &inner), 14 + 20 + 20);
+        let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
+        vx.extend_from_slice(&inner);
+        let mut outer = Vec::new();
+        etherparse::PacketBuilder::ethernet2([4; 6], [5; 6])
+            .ipv4([198, 51, 100, 11], [198, 51, 100, 12], 64)
+            .udp(50000, 8472)
+            .write(&mut outer, &vx)
+            .unwrap();
+        assert_eq!(
+            headers_len(LinkType::Ethernet, &outer),
+            14 + 20 + 8 + 8 + 14 + 20 + 20
+        );
+        assert_eq!(headers_len(LinkType::Ethernet, b"\x01\x02"), 2);
+    }
+}
