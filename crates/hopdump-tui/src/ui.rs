@@ -72,9 +72,16 @@ pub fn draw(f: &mut Frame, app: &App) {
         cs.push(Constraint::Fill(3));
     }
     cs.push(Constraint::Length(drops_h));
+    let verdict_text = verdict_lines(app, &pal);
     if app.verdict.is_some() {
-        cs.push(Constraint::Fill(3));
-        cs.push(Constraint::Length(notes_h));
+        // As tall as its (wrapped) text; the log takes what is left.
+        let inner = usize::from(area.width.saturating_sub(2)).max(1);
+        let rows: usize = verdict_text
+            .iter()
+            .map(|l| l.width().max(1).div_ceil(inner))
+            .sum();
+        cs.push(Constraint::Max(u16::try_from(rows + 2).unwrap_or(u16::MAX)));
+        cs.push(Constraint::Min(notes_h));
     } else {
         cs.push(Constraint::Fill(1));
     }
@@ -90,7 +97,7 @@ pub fn draw(f: &mut Frame, app: &App) {
     }
     drops(f, app, &pal, next());
     if app.verdict.is_some() {
-        verdict(f, app, &pal, next());
+        verdict(f, app, &pal, verdict_text, next());
     }
     notes(f, app, next());
     footer(f, app, next());
@@ -169,10 +176,16 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
     } else {
         &["#", "hop", "probes in", "replies", "drops", "state"]
     };
+    let name_w = app
+        .hops
+        .iter()
+        .map(|h| h.info.name().chars().count())
+        .max()
+        .map_or(12, |w| u16::try_from(w).unwrap_or(u16::MAX));
     let widths: Vec<Constraint> = if wide {
         vec![
             Constraint::Length(3),
-            Constraint::Min(24),
+            Constraint::Length(name_w.max(24)),
             Constraint::Length(13),
             Constraint::Length(9),
             Constraint::Length(6),
@@ -185,7 +198,7 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
     } else {
         vec![
             Constraint::Length(3),
-            Constraint::Min(12),
+            Constraint::Min(name_w.min(r.width.saturating_sub(48)).max(12)),
             Constraint::Length(9),
             Constraint::Length(8),
             Constraint::Length(6),
@@ -199,7 +212,7 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
         .map(|(i, h)| {
             let st = app.hop_state(i);
             let c = &h.counts;
-            let drops = Cell::from(h.drops.to_string()).style(if h.drops > 0 {
+            let drops = Cell::from(num(h.drops)).style(if h.drops > 0 {
                 pal.fg(Color::Red)
             } else {
                 Style::new()
@@ -335,9 +348,9 @@ fn drops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), r);
 }
 
-fn verdict(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
+fn verdict_lines(app: &App, pal: &Palette) -> Vec<Line<'static>> {
     let Some(rep) = &app.verdict else {
-        return;
+        return Vec::new();
     };
     let v = &rep.verdict;
     let ok = v.code == "ok";
@@ -368,6 +381,18 @@ fn verdict(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
             pal.fg(Color::DarkGray),
         ));
     }
+    lines
+}
+
+fn verdict(f: &mut Frame, app: &App, pal: &Palette, lines: Vec<Line<'static>>, r: Rect) {
+    let Some(rep) = &app.verdict else {
+        return;
+    };
+    let colour = if rep.verdict.code == "ok" {
+        Color::Green
+    } else {
+        Color::Red
+    };
     let scroll = if app.expanded {
         0
     } else {
