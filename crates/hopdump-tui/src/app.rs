@@ -388,24 +388,18 @@ impl App {
             out.extend(r.verdict.evidence.iter().cloned());
             out.extend(r.verdict.next_steps.iter().map(|n| format!("next: {n}")));
         } else {
-            out.extend(
-                r.verdict
-                    .evidence
-                    .iter()
-                    .filter(|e| e.contains(&name))
-                    .cloned(),
-            );
+            out.extend(naming(&r.verdict.evidence, &name));
         }
         for f in &r.findings {
             let about = f.hop.as_deref() == Some(name.as_str());
-            let lines: Vec<&String> = f
-                .evidence
-                .iter()
-                .filter(|e| about || e.contains(&name))
-                .collect();
+            let lines = if about {
+                f.evidence.clone()
+            } else {
+                naming(&f.evidence, &name)
+            };
             if about || !lines.is_empty() {
                 out.push(format!("also {}", finding_head(f)));
-                out.extend(lines.into_iter().cloned());
+                out.extend(lines);
             }
         }
         for p in r.probes.iter().filter(|_| i == 0) {
@@ -421,6 +415,41 @@ impl App {
     pub fn hop_drops(&self, i: usize) -> impl Iterator<Item = &DropLine> {
         self.drops.iter().filter(move |d| d.hop == Some(i))
     }
+}
+
+/// The evidence lines that name `hop` (`node/iface` as a whole word), each with the indented
+/// lines under it (the packets or rule chain it summarises).
+fn naming(lines: &[String], hop: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut take = false;
+    for l in lines {
+        if !l.starts_with(' ') {
+            take = names(l, hop);
+        }
+        if take {
+            out.push(l.clone());
+        }
+    }
+    out
+}
+
+fn names(text: &str, word: &str) -> bool {
+    let glued = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '/');
+    text.match_indices(word).any(|(i, _)| {
+        let rest = &text[i + word.len()..];
+        let mut after = rest.chars();
+        let ends = match after.next() {
+            None => true,
+            // `eth0.100` is another interface; `eth0.` ends a sentence.
+            Some('.') => !after.next().is_some_and(char::is_alphanumeric),
+            Some(c) => !glued(c),
+        };
+        let starts = !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| glued(c) || c == '.');
+        starts && ends
+    })
 }
 
 /// `code on NODE at HOP — summary`.
@@ -686,6 +715,30 @@ pub(crate) mod tests {
         );
         // The client hop carries the probes.
         assert!(a.hop_evidence(0).iter().any(|l| l.contains("sport 41234")));
+    }
+
+    #[test]
+    fn evidence_names_a_hop_as_a_whole_word_with_its_indented_lines() {
+        assert!(names("node1/eth0: 16 probe packet(s) in", "node1/eth0"));
+        assert!(names(
+            "kernel drop on node1/eth0: NETFILTER_DROP",
+            "node1/eth0"
+        ));
+        assert!(names("seen at node1/eth0.", "node1/eth0"));
+        assert!(!names("xnode1/eth0: 1", "node1/eth0"));
+        assert!(!names("node1/eth0.100: 1", "node1/eth0"));
+        assert!(!names("node1/eth01: 1", "node1/eth0"));
+        let ev: Vec<String> = [
+            "client/eth0: 16 probe packet(s) in",
+            "  IP 198.51.100.10.36352 > 198.51.100.240.80: Flags [S]",
+            "node1/eth0: 16 probe packet(s) in",
+            "  IP 198.51.100.10.36362 > 198.51.100.240.80: Flags [S]",
+            "node1/cni0: 0 probe packet(s) in",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(naming(&ev, "node1/eth0"), ev[2..4]);
+        assert_eq!(naming(&ev, "node2/eth0"), Vec::<String>::new());
     }
 
     #[test]

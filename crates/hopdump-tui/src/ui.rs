@@ -80,7 +80,12 @@ pub fn draw(f: &mut Frame, app: &App) {
             .iter()
             .map(|l| l.width().max(1).div_ceil(inner))
             .sum();
-        cs.push(Constraint::Max(u16::try_from(rows + 2).unwrap_or(u16::MAX)));
+        let mut tall = u16::try_from(rows + 2).unwrap_or(u16::MAX);
+        if app.expanded {
+            // The expanded hop comes first; the verdict keeps a few lines (it scrolls).
+            tall = tall.min((area.height / 5).max(3));
+        }
+        cs.push(Constraint::Max(tall));
         cs.push(Constraint::Min(notes_h));
     } else {
         cs.push(Constraint::Fill(1));
@@ -254,61 +259,81 @@ fn detail(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
     let Some(h) = app.hops.get(i) else {
         return;
     };
+    let bold = Style::new().add_modifier(Modifier::BOLD);
+    let block = Block::bordered().title(format!(" {} — {} ", h.info.name(), h.info.role));
+    let inner = block.inner(r);
+    f.render_widget(block, r);
+
+    // Counters, capture error and this hop's drops; then the newest packets that fit; then
+    // the evidence (wrapped, scrolled with PgUp/PgDn).
     let c = &h.counts;
-    let mut lines: Vec<Line> = vec![Line::from(format!(
+    let mut head: Vec<Line> = vec![Line::from(format!(
         "probes in {} (large {}) · replies {} · rst {} · icmp {} · kernel drops {}",
         c.forward, c.forward_large, c.replies, c.rst, c.icmp, h.drops
     ))];
     if let Some(e) = &h.error {
-        lines.push(Line::styled(
+        head.push(Line::styled(
             format!("capture failed: {e}"),
             pal.fg(Color::Red),
         ));
     }
+    for d in app.hop_drops(i) {
+        head.push(Line::styled(
+            format!("kernel drop: {} at {} ×{}", d.reason, d.location, d.count),
+            pal.fg(Color::Red),
+        ));
+    }
+    let head_h = u16::try_from(head.len()).unwrap_or(u16::MAX);
+    let [head_r, packets_r, evidence_r] = Layout::vertical([
+        Constraint::Length(head_h),
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    f.render_widget(Paragraph::new(head), head_r);
+
+    let fit = usize::from(packets_r.height.saturating_sub(1));
+    let mut packets = vec![if h.packets.is_empty() {
+        Line::styled("packets: none yet", pal.fg(Color::DarkGray))
+    } else {
+        Line::styled(
+            format!(
+                "packets ({} seen, last {} kept):",
+                h.packets_seen,
+                h.packets.len()
+            ),
+            bold,
+        )
+    }];
+    let skip = h.packets.len().saturating_sub(fit);
+    packets.extend(
+        h.packets
+            .iter()
+            .skip(skip)
+            .map(|p| Line::from(format!("  {p}"))),
+    );
+    f.render_widget(Paragraph::new(packets), packets_r);
+
     let evidence = app.hop_evidence(i);
+    let mut lines: Vec<Line> = Vec::new();
     if app.verdict.is_none() {
         lines.push(Line::styled(
             "evidence: with the verdict",
             pal.fg(Color::DarkGray),
         ));
     } else if evidence.is_empty() {
-        lines.push(Line::from("evidence: nothing names this hop"));
+        lines.push(Line::from("evidence: nothing in the report names this hop"));
     } else {
-        lines.push(Line::styled(
-            "evidence:",
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
+        lines.push(Line::styled("evidence:", bold));
         lines.extend(evidence.into_iter().map(|e| Line::from(format!("  {e}"))));
     }
-    let mut hop_drops = app.hop_drops(i).peekable();
-    if hop_drops.peek().is_some() {
-        lines.push(Line::styled(
-            "kernel drops here:",
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
-        for d in hop_drops {
-            lines.push(Line::styled(
-                format!("  {} at {} ×{}", d.reason, d.location, d.count),
-                pal.fg(Color::Red),
-            ));
-        }
-    }
-    if h.packets.is_empty() {
-        lines.push(Line::styled("packets: none yet", pal.fg(Color::DarkGray)));
-    } else {
-        lines.push(Line::styled(
-            format!(
-                "packets ({} seen, last {} kept):",
-                h.packets_seen,
-                h.packets.len()
-            ),
-            Style::new().add_modifier(Modifier::BOLD),
-        ));
-        lines.extend(h.packets.iter().map(|p| Line::from(format!("  {p}"))));
-    }
     let scroll = clamp_scroll(app.scroll, lines.len());
-    let block = Block::bordered().title(format!(" {} — {} ", h.info.name(), h.info.role));
-    f.render_widget(Paragraph::new(lines).block(block).scroll((scroll, 0)), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        evidence_r,
+    );
 }
 
 fn clamp_scroll(scroll: u16, lines: usize) -> u16 {

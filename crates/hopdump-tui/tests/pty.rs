@@ -309,7 +309,10 @@ fn live_trace_fills_in_expands_resizes_and_quits_clean() {
         s.contains("packets (1 seen, last 1 kept)") && s.contains("Flags [S], seq 1")
     });
     assert!(line_with(&s, "▶").unwrap().1.contains(&failing), "{s}");
-    assert!(s.contains("NETFILTER_DROP at nf_hook_slow+0x9f ×3"), "{s}");
+    assert!(
+        s.contains("kernel drop: NETFILTER_DROP at nf_hook_slow+0x9f ×3"),
+        "{s}"
+    );
     assert!(s.contains(&evidence[..evidence.len().min(60)]), "{s}");
     t.keys(&["Left"]);
     t.wait_for("the hop folded", |s| !s.contains("packets (1 seen"));

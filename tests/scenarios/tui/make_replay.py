@@ -19,6 +19,7 @@ def main():
         for line in open(sys.argv[2]):
             line = line.rstrip("\n")
             label, _, rest = line.partition(" ")
+            rest = rest.strip()
             if "/" in label and rest:
                 packets.setdefault(label, []).append(rest)
 
