@@ -322,23 +322,12 @@ impl App {
             let i = match self.hop_index(&jh.node, &jh.iface) {
                 Some(i) => i,
                 None => {
-                    self.hops.push(Hop::new(HopInfo {
-                        node: jh.node.clone(),
-                        iface: jh.iface.clone(),
-                        role: jh.role.clone(),
-                    }));
+                    self.hops.push(Hop::new(HopInfo::from(jh)));
                     self.hops.len() - 1
                 }
             };
             if let Some(h) = self.hops.get_mut(i) {
-                let s = &jh.seen;
-                h.counts = HopCounters {
-                    forward: u64::from(s.probes_in),
-                    forward_large: u64::from(s.probes_large),
-                    replies: u64::from(s.replies),
-                    rst: u64::from(s.rst),
-                    icmp: u64::from(s.icmp_unreachable) + u64::from(s.icmp_too_big),
-                };
+                h.counts = HopCounters::from(&jh.seen);
                 h.error = jh.error.clone();
             }
         }

@@ -70,6 +70,50 @@ pub struct HopCounters {
     pub icmp: u64,
 }
 
+impl From<&hopdump_engine::Hop> for HopInfo {
+    fn from(h: &hopdump_engine::Hop) -> HopInfo {
+        HopInfo {
+            node: h.node.clone(),
+            iface: h.iface.clone(),
+            role: h.role.name().to_string(),
+        }
+    }
+}
+
+impl From<&hopdump_engine::report::JsonHop> for HopInfo {
+    fn from(h: &hopdump_engine::report::JsonHop) -> HopInfo {
+        HopInfo {
+            node: h.node.clone(),
+            iface: h.iface.clone(),
+            role: h.role.clone(),
+        }
+    }
+}
+
+impl From<&hopdump_engine::HopCounts> for HopCounters {
+    fn from(c: &hopdump_engine::HopCounts) -> HopCounters {
+        HopCounters {
+            forward: u64::from(c.forward),
+            forward_large: u64::from(c.forward_large),
+            replies: u64::from(c.replies),
+            rst: u64::from(c.rst),
+            icmp: u64::from(c.icmp_unreachable) + u64::from(c.icmp_too_big),
+        }
+    }
+}
+
+impl From<&hopdump_engine::report::JsonSeen> for HopCounters {
+    fn from(s: &hopdump_engine::report::JsonSeen) -> HopCounters {
+        HopCounters {
+            forward: u64::from(s.probes_in),
+            forward_large: u64::from(s.probes_large),
+            replies: u64::from(s.replies),
+            rst: u64::from(s.rst),
+            icmp: u64::from(s.icmp_unreachable) + u64::from(s.icmp_too_big),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -112,5 +156,38 @@ mod tests {
             serde_json::to_string(&TuiEvent::Note("x".into())).unwrap(),
             r#"{"note":"x"}"#
         );
+    }
+
+    #[test]
+    fn engine_hops_and_counts_convert() {
+        let c = hopdump_engine::HopCounts {
+            forward: 5,
+            forward_large: 2,
+            replies: 4,
+            rst: 1,
+            icmp_unreachable: 1,
+            icmp_too_big: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            HopCounters::from(&c),
+            HopCounters {
+                forward: 5,
+                forward_large: 2,
+                replies: 4,
+                rst: 1,
+                icmp: 3
+            }
+        );
+        let h = hopdump_engine::Hop {
+            node: "node1".into(),
+            iface: "cni0".into(),
+            role: hopdump_engine::HopRole::PodNetwork,
+            endpoint: None,
+            counts: c,
+            error: None,
+        };
+        assert_eq!(HopInfo::from(&h).name(), "node1/cni0");
+        assert_eq!(HopInfo::from(&h).role, "pod_network");
     }
 }

@@ -2,7 +2,7 @@
 //! (restored on drop, on panic and on SIGINT/SIGTERM/SIGHUP), events from the channel and
 //! keys from the terminal fed to the [`App`], redrawn when something changed.
 
-use std::io::{self, IsTerminal, Stdout};
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Once};
@@ -12,9 +12,10 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal::{
-    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
+    disable_raw_mode, enable_raw_mode,
 };
-use ratatui::crossterm::{cursor, execute};
+use ratatui::crossterm::{cursor, execute, queue};
 
 use crate::app::{App, Key, Phase, TuiOptions};
 use crate::event::TuiEvent;
@@ -30,20 +31,49 @@ static HOOK: Once = Once::new();
 const POLL: Duration = Duration::from_millis(40);
 /// Redraw at least this often while the capture window's clock is running.
 const CLOCK: Duration = Duration::from_millis(200);
+/// First size of the frame buffer (it grows if a frame needs more).
+const FRAME_BUF: usize = 64 * 1024;
 /// Events taken from the channel before the screen is redrawn (a flood cannot starve keys).
 const BATCH: usize = 5000;
 
 fn restore() {
+    // Under stdout's lock, so no frame is half written around it (see `FrameWriter`).
+    let mut out = io::stdout().lock();
     if ACTIVE.swap(false, Ordering::SeqCst) {
         let _ = disable_raw_mode();
-        let _ = execute!(io::stdout(), LeaveAlternateScreen, cursor::Show);
+        let _ = execute!(out, LeaveAlternateScreen, cursor::Show);
+    }
+}
+
+/// The terminal's writer: a frame stays in memory until `flush` and leaves in one write (the
+/// terminal never shows half of it); once the terminal is restored, frames are thrown away,
+/// so a panic in the middle of a draw cannot write over the shell when unwinding.
+pub struct FrameWriter {
+    buf: Vec<u8>,
+}
+
+impl Write for FrameWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        let r = if ACTIVE.load(Ordering::SeqCst) {
+            out.write_all(&self.buf).and_then(|()| out.flush())
+        } else {
+            Ok(())
+        };
+        self.buf.clear();
+        r
     }
 }
 
 /// The terminal in TUI mode: raw, alternate screen, cursor hidden. Dropping it (or a panic
 /// anywhere in the process while it lives) puts the terminal back as it was.
 pub struct Session {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    pub terminal: Terminal<CrosstermBackend<FrameWriter>>,
     signals: Vec<signal_hook::SigId>,
     /// Set by SIGINT, SIGTERM or SIGHUP while the session lives.
     pub stop: Arc<AtomicBool>,
@@ -77,8 +107,10 @@ impl Session {
             signals.push(signal_hook::flag::register(sig, stop.clone())?);
         }
         let mut session = Session {
-            // Replaced below; a session exists first so that any failure restores via Drop.
-            terminal: Terminal::new(CrosstermBackend::new(io::stdout()))?,
+            // Built before raw mode: any failure from here on restores through Drop.
+            terminal: Terminal::new(CrosstermBackend::new(FrameWriter {
+                buf: Vec::with_capacity(FRAME_BUF),
+            }))?,
             signals,
             stop,
         };
@@ -87,6 +119,14 @@ impl Session {
         execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
         session.terminal.clear()?;
         Ok(session)
+    }
+
+    /// Draw one frame, inside a synchronized update (terminals that know mode 2026 show it
+    /// at once; the others ignore it).
+    pub fn draw(&mut self, app: &App) -> io::Result<()> {
+        queue!(self.terminal.backend_mut(), BeginSynchronizedUpdate)?;
+        self.terminal.draw(|f| ui::draw(f, app))?;
+        execute!(self.terminal.backend_mut(), EndSynchronizedUpdate)
     }
 
     /// A panic (on any thread) restored the terminal: drawing now would write over the shell.
@@ -172,7 +212,7 @@ pub fn run(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<()> {
         }
         let clock = matches!(app.phase, Phase::Capturing { .. }) && drawn.elapsed() >= CLOCK;
         if dirty || clock {
-            session.terminal.draw(|f| ui::draw(f, &app))?;
+            session.draw(&app)?;
             dirty = false;
             drawn = Instant::now();
         }

@@ -148,7 +148,7 @@ fn title(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
         left,
     );
     let st = match app.phase {
-        Phase::Done if app.failing_hop().is_some() || verdict_failed(app) => pal.fg(Color::Red),
+        Phase::Done if verdict_failed(app) => pal.fg(Color::Red),
         Phase::Done => pal.fg(Color::Green),
         Phase::Ended => pal.fg(Color::Yellow),
         _ => pal.fg(Color::Cyan),

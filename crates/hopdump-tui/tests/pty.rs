@@ -97,6 +97,11 @@ impl Tmux {
         self.tmux(&["send-keys", "-t", "main", "Enter"]);
     }
 
+    /// Start the replay with `args` from the shell; `tag` marks its `exit=N TAG` line.
+    fn launch(&self, args: &str, tag: &str) {
+        self.type_line(&format!("{BIN} {args}; echo exit=$? {tag}"));
+    }
+
     fn keys(&self, keys: &[&str]) {
         let mut a = vec!["send-keys", "-t", "main"];
         a.extend_from_slice(keys);
@@ -141,21 +146,33 @@ impl Tmux {
         }
     }
 
-    /// After the view quits: the shell is back with `exit=CODE`, out of the alternate screen,
-    /// cursor shown, and the tty in canonical mode with echo (raw mode undone).
-    fn assert_restored(&self, code: i32) {
-        let want = format!("exit={code}");
-        self.wait_for(&want, |s| s.lines().any(|l| l.trim() == want));
+    /// After the view quits: the shell is back with `exit=CODE TAG`, out of the alternate
+    /// screen, cursor shown, and the tty in canonical mode with echo (raw mode undone).
+    fn assert_restored(&self, code: i32, tag: &str) {
+        let want = format!("exit={code} {tag}");
+        self.wait_for(&want, |s| output_line(s, &want).is_some());
         assert_eq!(self.format("#{alternate_on}"), "0", "alternate screen left");
         assert_eq!(self.format("#{cursor_flag}"), "1", "cursor shown again");
-        // `STTY-$((1+1))` prints `STTY-2`: the typed line never matches the output.
-        self.type_line(
-            "stty -a | tr ' ;' '\\n\\n' | grep -E -x -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo STTY-$((1+1))",
+        // `STTY-$((1+1))` prints `STTY-2 TAG`: the typed line never matches the output.
+        self.type_line(&format!(
+            "stty -a | tr ' ;' '\\n\\n' | grep -E -x -- '-?(icanon|echo|isig)' | tr '\\n' ' '; echo STTY-$((1+1)) {tag}"
+        ));
+        let end = format!("STTY-2 {tag}");
+        let s = self.wait_for("stty's modes", |s| output_line(s, &end).is_some());
+        assert_eq!(
+            output_line(&s, &end).unwrap(),
+            format!("isig icanon echo {end}"),
+            "{s}"
         );
-        let s = self.wait_for("stty's modes", |s| s.contains("STTY-2"));
-        let modes = s.lines().find(|l| l.ends_with("STTY-2")).unwrap();
-        assert_eq!(modes, "isig icanon echo STTY-2", "{s}");
     }
+}
+
+/// The screen line that ends with `end` (without a prompt typed-ahead output may follow).
+fn output_line(screen: &str, end: &str) -> Option<String> {
+    screen
+        .lines()
+        .map(|l| l.trim_end().trim_start_matches("$ ").to_string())
+        .find(|l| l.ends_with(end))
 }
 
 impl Drop for Tmux {
@@ -228,7 +245,7 @@ fn live_trace_fills_in_expands_resizes_and_quits_clean() {
     let dir = Scratch::new("live");
     let fifo = mkfifo(&dir.0);
     let t = Tmux::start("live", 120, 40);
-    t.type_line(&format!("{BIN} {}; echo exit=$?", fifo.display()));
+    t.launch(&fifo.display().to_string(), "live");
     let mut feed = Feed::open(&fifo);
     t.wait_for("the view", |s| s.contains("planning…"));
     assert_eq!(t.format("#{alternate_on}"), "1");
@@ -238,13 +255,16 @@ fn live_trace_fills_in_expands_resizes_and_quits_clean() {
         title: title.clone(),
         hops: hops.clone(),
     });
-    let s = t.wait_for("the hops", |s| names.iter().all(|n| s.contains(n.as_str())));
-    let rows: Vec<usize> = names
-        .iter()
-        .map(|n| line_with(&s, &format!(" {n} ")).unwrap().0)
-        .collect();
-    assert!(rows.windows(2).all(|w| w[0] < w[1]), "{rows:?}\n{s}");
-    assert!(s.lines().next().unwrap().contains(&title[..20]), "{s}");
+    // Every check of a step sits in the poll's condition: a capture may catch a frame half
+    // drawn, the next one will not.
+    t.wait_for("the hops, in path order, under the title", |s| {
+        let rows: Option<Vec<usize>> = names
+            .iter()
+            .map(|n| line_with(s, &format!(" {n} ")).map(|(i, _)| i))
+            .collect();
+        rows.is_some_and(|r| r.windows(2).all(|w| w[0] < w[1]))
+            && s.lines().next().is_some_and(|l| l.contains(&title[..20]))
+    });
 
     // Armed, then counters that move.
     feed.send(&TuiEvent::Armed { window_ms: 60_000 });
@@ -290,14 +310,12 @@ fn live_trace_fills_in_expands_resizes_and_quits_clean() {
     // The verdict panel; the failing hop says so.
     feed.send(&verdict);
     let code = report.verdict.code.clone();
-    let s = t.wait_for("the verdict", |s| {
-        s.contains(&format!("✘ {code} on")) && s.contains("press q to quit")
+    t.wait_for("the verdict panel under the drops, the hop in red", |s| {
+        s.contains(&format!("✘ {code} on"))
+            && s.contains("press q to quit")
+            && hop_row_has(s, &failing, &["dies here"])
+            && line_with(s, "Verdict").map(|l| l.0) > line_with(s, "Kernel drops").map(|l| l.0)
     });
-    assert!(hop_row_has(&s, &failing, &["dies here"]), "{s}");
-    assert!(
-        line_with(&s, "Verdict").unwrap().0 > line_with(&s, "Kernel drops").unwrap().0,
-        "{s}"
-    );
 
     // Expand the failing hop: its packets, its drops and the verdict's evidence.
     for _ in 0..fi {
@@ -305,33 +323,31 @@ fn live_trace_fills_in_expands_resizes_and_quits_clean() {
     }
     t.keys(&["Enter"]);
     let evidence = report.verdict.evidence.first().unwrap().clone();
-    let s = t.wait_for("the expanded hop", |s| {
-        s.contains("packets (1 seen, last 1 kept)") && s.contains("Flags [S], seq 1")
+    t.wait_for("the expanded hop: packets, drops, evidence", |s| {
+        s.contains(&format!(" {failing} — "))
+            && s.contains("packets (1 seen, last 1 kept)")
+            && s.contains("Flags [S], seq 1")
+            && s.contains("kernel drop: NETFILTER_DROP at nf_hook_slow+0x9f ×3")
+            && s.contains(&evidence[..evidence.len().min(60)])
+            && line_with(s, "▶").is_some_and(|(_, l)| l.contains(&failing))
     });
-    assert!(line_with(&s, "▶").unwrap().1.contains(&failing), "{s}");
-    assert!(
-        s.contains("kernel drop: NETFILTER_DROP at nf_hook_slow+0x9f ×3"),
-        "{s}"
-    );
-    assert!(s.contains(&evidence[..evidence.len().min(60)]), "{s}");
     t.keys(&["Left"]);
     t.wait_for("the hop folded", |s| !s.contains("packets (1 seen"));
 
     // Narrower: the layout follows the new width (borders end at column 80; fewer columns).
     t.resize(80, 30);
-    let s = t.wait_for("the 80-column layout", |s| {
+    t.wait_for("the 80-column layout", |s| {
         s.lines()
             .find(|l| l.contains("Hops (path order)"))
             .is_some_and(|l| l.chars().count() == 80)
+            && s.lines().all(|l| l.chars().count() <= 80)
+            && line_with(s, "probes in").is_some_and(|(_, l)| !l.contains("role"))
+            && hop_row_has(s, &failing, &["dies here"])
     });
-    assert!(s.lines().all(|l| l.chars().count() <= 80), "{s}");
-    let head = line_with(&s, "probes in").unwrap().1;
-    assert!(!head.contains("role"), "{s}");
-    assert!(hop_row_has(&s, &failing, &["dies here"]), "{s}");
 
     // q: exit 0, the shell and a sane tty are back.
     t.keys(&["q"]);
-    t.assert_restored(0);
+    t.assert_restored(0, "live");
 }
 
 #[test]
@@ -343,18 +359,20 @@ fn the_recorded_fixture_replays_to_its_verdict_and_ctrl_c_quits() {
         panic!("the fixture ends with a verdict")
     };
     let t = Tmux::start("fixture", 120, 40);
-    t.type_line(&format!(
-        "{BIN} --speed 4 {}; echo exit=$?",
-        fixture().display()
-    ));
-    let s = t.wait_for("the verdict", |s| s.contains("press q to quit"));
-    assert!(s.contains(&format!("✘ {} on", report.verdict.code)), "{s}");
-    for h in &report.hops {
-        assert!(s.contains(&format!("{}/{}", h.node, h.iface)), "{s}");
-    }
-    assert!(s.contains("NETFILTER_DROP"), "{s}");
+    t.launch(&format!("--speed 4 {}", fixture().display()), "fixture");
+    // Every hop, the drop and the verdict on one screen (a poll may catch a frame half drawn).
+    let head = format!("✘ {} on", report.verdict.code);
+    t.wait_for("the verdict", |s| {
+        s.contains("press q to quit")
+            && s.contains(&head)
+            && s.contains("NETFILTER_DROP")
+            && report
+                .hops
+                .iter()
+                .all(|h| s.contains(&format!(" {}/{} ", h.node, h.iface)))
+    });
     t.keys(&["C-c"]);
-    t.assert_restored(0);
+    t.assert_restored(0, "fixture");
 }
 
 #[test]
@@ -362,11 +380,11 @@ fn esc_quits_before_the_trace_ends_and_sigterm_restores_too() {
     let dir = Scratch::new("early");
     let fifo = mkfifo(&dir.0);
     let t = Tmux::start("early", 100, 30);
-    t.type_line(&format!("{BIN} {}; echo exit=$?", fifo.display()));
+    t.launch(&fifo.display().to_string(), "esc");
     let _feed = Feed::open(&fifo);
     t.wait_for("the view", |s| s.contains("planning…"));
     t.keys(&["Escape"]);
-    t.assert_restored(0);
+    t.assert_restored(0, "esc");
 
     let fifo2 = dir.0.join("events2");
     assert!(
@@ -376,8 +394,7 @@ fn esc_quits_before_the_trace_ends_and_sigterm_restores_too() {
             .unwrap()
             .success()
     );
-    t.type_line("clear");
-    t.type_line(&format!("{BIN} {}; echo exit=$?", fifo2.display()));
+    t.launch(&fifo2.display().to_string(), "term");
     let _feed2 = Feed::open(&fifo2);
     t.wait_for("the view", |s| s.contains("planning…"));
     let shell: u32 = t.format("#{pane_pid}").parse().unwrap();
@@ -387,7 +404,7 @@ fn esc_quits_before_the_trace_ends_and_sigterm_restores_too() {
         .status()
         .unwrap();
     assert!(st.success());
-    t.assert_restored(0);
+    t.assert_restored(0, "term");
 }
 
 /// The one child process of `parent` (the view started by the pane's shell).
@@ -407,13 +424,13 @@ fn child_of(parent: u32) -> u32 {
 #[test]
 fn a_panic_inside_the_view_hands_back_a_clean_terminal() {
     let t = Tmux::start("panic", 100, 30);
-    t.type_line(&format!("{BIN} --panic-test; echo exit=$?"));
+    t.launch("--panic-test", "panic");
     let s = t.wait_for("the panic message", |s| s.contains("deliberate panic"));
     assert!(
         !s.contains("Hops (path order)"),
         "the view's screen is gone:\n{s}"
     );
-    t.assert_restored(101);
+    t.assert_restored(101, "panic");
 }
 
 fn run(args: &[&str]) -> Output {

@@ -129,9 +129,7 @@ fn real_main() -> Result<(), String> {
     if a.panic_test {
         let mut s = hopdump_tui::term::Session::enter().map_err(|e| e.to_string())?;
         let app = hopdump_tui::App::new(opts);
-        s.terminal
-            .draw(|f| hopdump_tui::ui::draw(f, &app))
-            .map_err(|e| e.to_string())?;
+        s.draw(&app).map_err(|e| e.to_string())?;
         panic!("deliberate panic inside the TUI (--panic-test)");
     }
     let (tx, rx) = channel();
