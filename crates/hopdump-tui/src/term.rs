@@ -36,6 +36,12 @@ const FRAME_BUF: usize = 64 * 1024;
 /// Events taken from the channel before the screen is redrawn (a flood cannot starve keys).
 const BATCH: usize = 5000;
 
+/// The terminal is in TUI mode right now (anything printed to stdout/stderr would land on the
+/// view: send a [`TuiEvent::Note`] instead).
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
 fn restore() {
     // Under stdout's lock, so no frame is half written around it (see `FrameWriter`).
     let mut out = io::stdout().lock();

@@ -198,7 +198,7 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
             Constraint::Length(5),
             Constraint::Length(5),
             Constraint::Length(6),
-            Constraint::Length(12),
+            Constraint::Length(14),
         ]
     } else {
         vec![
@@ -207,7 +207,7 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
             Constraint::Length(9),
             Constraint::Length(8),
             Constraint::Length(6),
-            Constraint::Length(12),
+            Constraint::Length(14),
         ]
     };
     let rows: Vec<Row> = app
@@ -236,7 +236,10 @@ fn hops(f: &mut Frame, app: &App, pal: &Palette, r: Rect) {
                 cells.push(Cell::from(num(c.icmp)));
             }
             cells.push(drops);
-            cells.push(Cell::from(state_text(st)));
+            cells.push(Cell::from(match (st, &h.error) {
+                (HopState::Nothing, Some(_)) => "· not captured",
+                _ => state_text(st),
+            }));
             Row::new(cells).style(pal.state(st))
         })
         .collect();
@@ -611,6 +614,30 @@ mod tests {
                 .any(|s| s.contains("NETFILTER_DROP at nf_hook_slow+0x9f ×2"))
         );
         assert!(row_of(&l, "  firewall_drop on node1 at node1/eth0") > top);
+    }
+
+    #[test]
+    fn pgdn_scrolls_the_verdict_and_a_hop_that_could_not_be_captured_says_so() {
+        let mut a = live();
+        let mut r = report("firewall_drop", Some("node1"), Some("node1/eth0"));
+        r.hops[3].error = Some("no such interface".into());
+        a.apply(TuiEvent::Verdict(r));
+        let l = text(&render(&a, 120, 40));
+        assert!(l[row_of(&l, "node1/pod-10.244.1.2:eth0")].contains("· not captured"));
+        let top = row_of(&l, "Verdict (");
+        assert!(l[top + 1].contains("✘ firewall_drop"));
+        a.on_key(crate::Key::PageDown);
+        let l = text(&render(&a, 120, 40));
+        let top = row_of(&l, "Verdict (");
+        assert!(!l[top + 1].contains("✘ firewall_drop"), "{}", l[top + 1]);
+        // The pod hop's detail names the capture error.
+        a.on_key(crate::Key::End);
+        a.on_key(crate::Key::Enter);
+        let l = text(&render(&a, 120, 40));
+        assert!(
+            l.iter()
+                .any(|s| s.contains("capture failed: no such interface"))
+        );
     }
 
     #[test]

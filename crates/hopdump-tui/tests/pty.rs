@@ -433,6 +433,17 @@ fn a_panic_inside_the_view_hands_back_a_clean_terminal() {
     t.assert_restored(101, "panic");
 }
 
+#[test]
+fn a_panic_on_another_thread_stops_the_view_and_hands_back_the_terminal() {
+    let t = Tmux::start("thread-panic", 100, 30);
+    t.launch("--panic-test-thread", "tpanic");
+    t.wait_for("the panic and the one-line error", |s| {
+        s.contains("deliberate panic on the feeding thread")
+            && s.contains("hopdump-tui-replay: a thread panicked; the TUI stopped")
+    });
+    t.assert_restored(2, "tpanic");
+}
+
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }

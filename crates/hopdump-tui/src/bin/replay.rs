@@ -23,6 +23,7 @@ struct Args {
     speed: f64,
     packets: usize,
     panic_test: bool,
+    panic_test_thread: bool,
 }
 
 fn args() -> Result<Args, String> {
@@ -31,6 +32,7 @@ fn args() -> Result<Args, String> {
         speed: 1.0,
         packets: TuiOptions::default().packets_per_hop,
         panic_test: false,
+        panic_test_thread: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(s) = it.next() {
@@ -53,12 +55,14 @@ fn args() -> Result<Args, String> {
             }
             // Tests only: enter TUI mode, draw, then panic — the terminal must come back.
             "--panic-test" => a.panic_test = true,
+            // Tests only: another thread panics while the view runs.
+            "--panic-test-thread" => a.panic_test_thread = true,
             _ if s.starts_with('-') && s != "-" => return Err(format!("unknown option {s}")),
             _ if a.path.is_empty() => a.path = s,
             _ => return Err(format!("unexpected argument {s}")),
         }
     }
-    if a.path.is_empty() && !a.panic_test {
+    if a.path.is_empty() && !a.panic_test && !a.panic_test_thread {
         return Err("missing FILE (or - for stdin)".into());
     }
     Ok(a)
@@ -133,6 +137,16 @@ fn real_main() -> Result<(), String> {
         panic!("deliberate panic inside the TUI (--panic-test)");
     }
     let (tx, rx) = channel();
+    if a.panic_test_thread {
+        std::thread::spawn(move || {
+            let _ = tx.send(TuiEvent::Note("about to panic".into()));
+            while !hopdump_tui::term::active() {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            panic!("deliberate panic on the feeding thread (--panic-test-thread)");
+        });
+        return hopdump_tui::run(rx, &opts).map_err(|e| e.to_string());
+    }
     let speed = a.speed;
     let p = Path::new(&a.path);
     if a.path != "-"
