@@ -29,4 +29,4 @@ pub mod ui;
 
 pub use app::{App, Key, TuiOptions};
 pub use event::{HopCounters, HopInfo, TuiEvent};
-pub use term::run;
+pub use term::{Ending, run, run_to_end};

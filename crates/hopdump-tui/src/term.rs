@@ -121,6 +121,7 @@ impl Session {
             stop,
         };
         enable_raw_mode()?;
+        PANICKED.store(false, Ordering::SeqCst);
         ACTIVE.store(true, Ordering::SeqCst);
         execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
         session.terminal.clear()?;
@@ -181,7 +182,24 @@ pub fn key(k: KeyEvent) -> Option<Key> {
 /// footer says "press q"), or a signal (SIGINT/SIGTERM/SIGHUP) arrives. Returning drops `rx`:
 /// the sender's next `send` fails, which is the trace's cue to stop if it still runs. Nothing
 /// else may write to stdout or stderr while this runs (send a [`TuiEvent::Note`] instead).
+/// An error: no terminal on stdout, the terminal failed, or another thread panicked.
 pub fn run(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<()> {
+    run_to_end(rx, opts).map(|_| ())
+}
+
+/// How the view ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The user quit after the verdict, or after the trace hung up.
+    Done,
+    /// The user quit while the trace was still running.
+    Early,
+    /// SIGINT, SIGTERM or SIGHUP.
+    Signal,
+}
+
+/// [`run`], telling how it ended (e.g. to stop the trace or pick an exit code).
+pub fn run_to_end(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<Ending> {
     let mut opts = opts.clone();
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         opts.monochrome = true;
@@ -214,7 +232,7 @@ pub fn run(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<()> {
             return Err(io::Error::other("a thread panicked; the TUI stopped"));
         }
         if session.stop.load(Ordering::SeqCst) {
-            break;
+            return Ok(Ending::Signal);
         }
         let clock = matches!(app.phase, Phase::Capturing { .. }) && drawn.elapsed() >= CLOCK;
         if dirty || clock {
@@ -223,7 +241,10 @@ pub fn run(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<()> {
             drawn = Instant::now();
         }
         if app.quit {
-            break;
+            return Ok(match app.phase {
+                Phase::Done | Phase::Ended => Ending::Done,
+                _ => Ending::Early,
+            });
         }
         let wait = if taken >= BATCH { Duration::ZERO } else { POLL };
         if event::poll(wait)? {
@@ -239,8 +260,6 @@ pub fn run(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<()> {
             }
         }
     }
-    drop(session);
-    Ok(())
 }
 
 #[cfg(test)]
