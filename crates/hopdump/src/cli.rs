@@ -72,7 +72,7 @@ pub enum Command {
     Monitor(Box<crate::cmd_monitor::MonitorArgs>),
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 pub struct TraceArgs {
     /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT), or svc/NAME (with -n,
     /// resolved from the cluster: --from-dir, --kubeconfig/--context or in-cluster config).
@@ -128,6 +128,10 @@ pub struct TraceArgs {
     /// How long an agent may take to answer a call before its node is unobserved (default 15s).
     #[arg(long = "agent-timeout", value_name = "D")]
     pub agent_timeout: Option<String>,
+    /// Show the trace live in the terminal (hops filling in, counters, kernel drops, the
+    /// verdict panel; arrows/Enter expand a hop, q quits); the text verdict follows.
+    #[arg(long)]
+    pub tui: bool,
     /// Also write the verdict, the path diagram and the evidence as one self-contained HTML
     /// file (created 0600).
     #[arg(long, value_name = "FILE.html")]

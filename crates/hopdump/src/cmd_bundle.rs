@@ -193,7 +193,7 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         .filter(|n| n.agent_addr.is_some())
         .map(|n| n.name)
         .collect();
-    let t = crate::cmd_trace::execute(&mut a.trace)?;
+    let t = crate::cmd_trace::execute(&mut a.trace, None)?;
     let out = std::fs::OpenOptions::new()
         .write(true)
         .create(true)

@@ -29,6 +29,9 @@ pub struct DemoArgs {
         default_value = "hopdump-demo.pcapng"
     )]
     pub write: PathBuf,
+    /// Show the trace in the live terminal view.
+    #[arg(long)]
+    pub tui: bool,
 }
 
 fn trace_args(c: &Cluster, scenario: &str, a: &DemoArgs) -> Result<crate::cli::TraceArgs> {
@@ -51,6 +54,9 @@ fn trace_args(c: &Cluster, scenario: &str, a: &DemoArgs) -> Result<crate::cli::T
     for n in &c.nodes {
         argv.push("--node".into());
         argv.push(format!("{}=netns:{}", n.name, c.lab().ns(&n.ns)));
+    }
+    if a.tui {
+        argv.push("--tui".into());
     }
     match crate::cli::Cli::try_parse_from(argv)?.command {
         crate::cli::Command::Trace(t) => Ok(t),

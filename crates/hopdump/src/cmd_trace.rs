@@ -55,6 +55,17 @@ struct Planned {
     nodes: Vec<(NodeSpec, NsInfo)>,
     /// One line per agent: its clock offset, or why it is down.
     agents: Vec<String>,
+    /// The live view's feed (`--tui`).
+    tui: Option<Tui>,
+}
+
+type Tui = std::sync::mpsc::Sender<hopdump_tui::TuiEvent>;
+
+/// Feed the live view, if any (a closed view is not an error: the trace goes on).
+fn tui_send(t: &Option<Tui>, e: hopdump_tui::TuiEvent) {
+    if let Some(tx) = t {
+        let _ = tx.send(e);
+    }
 }
 
 /// Connect every `agent:` node (in parallel) and estimate its clock; an agent that cannot
@@ -380,6 +391,7 @@ fn plan_path(args: &TraceArgs) -> Result<Planned> {
         client_ns,
         nodes,
         agents,
+        tui: None,
     })
 }
 
@@ -599,6 +611,26 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             }
         }
     };
+    tui_send(
+        &p.tui,
+        hopdump_tui::TuiEvent::Armed {
+            window_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        },
+    );
+    // The live view counts as frames arrive (the verdict recounts everything after).
+    let live_view = p.tui.clone().zip(p.ev.target).map(|(tx, target)| {
+        let m = Matcher {
+            target,
+            client: p.ev.client,
+            endpoints: p.ev.endpoints.iter().map(|e| (e.addr, e.port)).collect(),
+            probe_ports: Vec::new(),
+        };
+        let links: Vec<LinkType> = infos
+            .iter()
+            .map(|i| LinkType::from_linktype(i.linktype))
+            .collect();
+        (tx, m, links)
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let cap = std::thread::spawn(move || {
@@ -606,31 +638,76 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         let Some(live) = live else {
             return (frames, Ok(Vec::new()));
         };
+        let mut counts: Vec<HopCounts> = Vec::new();
+        let mut last = Instant::now();
         let stats = live.run(&stop2, |f| {
+            let point = local[f.point];
+            if let Some((tx, m, links)) = &live_view {
+                let link = links.get(point).copied().unwrap_or(LinkType::Ethernet);
+                if let Some(seen) = m.classify(link, f.data, f.orig_len) {
+                    if counts.len() <= point {
+                        counts.resize(point + 1, HopCounts::default());
+                    }
+                    collect::count(&mut counts[point], &seen, link, f.data, f.orig_len);
+                    let mut out = Vec::new();
+                    hopdump_wire::write_text(
+                        &mut out,
+                        link,
+                        f.data,
+                        f.orig_len,
+                        &hopdump_wire::TextOptions::numeric(),
+                        &hopdump_wire::NoNames,
+                    );
+                    let _ = tx.send(hopdump_tui::TuiEvent::Packet {
+                        hop: point,
+                        line: String::from_utf8_lossy(&out).trim_end().to_string(),
+                    });
+                    if last.elapsed() > Duration::from_millis(100) {
+                        last = Instant::now();
+                        for (hop, c) in counts.iter().enumerate() {
+                            let _ = tx.send(hopdump_tui::TuiEvent::Counts {
+                                hop,
+                                counts: c.into(),
+                            });
+                        }
+                    }
+                }
+            }
             frames.push(Captured {
-                point: local[f.point],
+                point,
                 ts_ns: f.ts_ns,
                 orig_len: f.orig_len,
                 data: f.data.to_vec(),
             });
             frames.len() < 200_000
         });
+        if let Some((tx, _, _)) = &live_view {
+            for (hop, c) in counts.iter().enumerate() {
+                let _ = tx.send(hopdump_tui::TuiEvent::Counts {
+                    hop,
+                    counts: c.into(),
+                });
+            }
+        }
         (frames, stats)
     });
     // Progress on stderr (stdout stays the report): what is armed, and for how long.
     let armed_here = local_count;
     let armed_remote: usize = agent_hops;
-    eprintln!(
-        "hopdump: armed {} capture point(s) ({armed_here} here, {armed_remote} through agents){}; {} for up to {:.1}s",
-        armed_here + armed_remote,
-        if tracer.is_some() || drops_remote > 0 {
-            ", kernel drop tracing"
-        } else {
-            ""
-        },
-        if args.no_probe { "watching" } else { "probing" },
-        duration.as_secs_f64()
-    );
+    // Not while the live view owns the terminal.
+    if p.tui.is_none() {
+        eprintln!(
+            "hopdump: armed {} capture point(s) ({armed_here} here, {armed_remote} through agents){}; {} for up to {:.1}s",
+            armed_here + armed_remote,
+            if tracer.is_some() || drops_remote > 0 {
+                ", kernel drop tracing"
+            } else {
+                ""
+            },
+            if args.no_probe { "watching" } else { "probing" },
+            duration.as_secs_f64()
+        );
+    }
     let t0 = Instant::now();
     if args.no_probe
         || p.ev.target.is_none()
@@ -643,7 +720,20 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         }
     } else if let Some(t) = p.ev.target {
         let kinds = probe::plan(t.proto, p.ev.endpoints.len());
+        tui_send(
+            &p.tui,
+            hopdump_tui::TuiEvent::Note(format!("probes: sending {} kind(s)", kinds.len())),
+        );
         p.ev.probes = probe::run(&p.client_ns, SocketAddr::new(t.ip, t.port), &kinds);
+        let ok =
+            p.ev.probes
+                .iter()
+                .filter(|x| x.result == hopdump_engine::ProbeResult::Ok)
+                .count();
+        tui_send(
+            &p.tui,
+            hopdump_tui::TuiEvent::Note(format!("probes: {ok}/{} answered", p.ev.probes.len())),
+        );
     }
     let min = if args.duration.is_some() {
         duration
@@ -661,7 +751,24 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         let left = until.saturating_duration_since(Instant::now());
         match &tracer {
             Some(t) => match t.events().recv_timeout(left.min(Duration::from_millis(50))) {
-                Ok(e) => drops.push(e),
+                Ok(e) => {
+                    let node = ns_names
+                        .iter()
+                        .find(|(i, _)| *i == e.netns_inode)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_else(|| e.netns.clone());
+                    tui_send(
+                        &p.tui,
+                        hopdump_tui::TuiEvent::Drop {
+                            node,
+                            iface: e.iface.clone(),
+                            reason: e.reason.clone(),
+                            location: e.location_name(),
+                            count: 1,
+                        },
+                    );
+                    drops.push(e)
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Err(_) => std::thread::sleep(left.min(Duration::from_millis(50))),
             },
@@ -1121,7 +1228,7 @@ impl TraceRun {
 }
 
 /// Steps 1-6 and the diagnosis: plan, capture + probe, correlate, node evidence, verdict.
-pub(crate) fn execute(args: &mut TraceArgs) -> Result<TraceRun> {
+pub(crate) fn execute(args: &mut TraceArgs, tui: Option<Tui>) -> Result<TraceRun> {
     let duration = match &args.duration {
         Some(d) => crate::cmd_arp::parse_duration(d)?,
         None => Duration::from_secs(3),
@@ -1148,8 +1255,45 @@ pub(crate) fn execute(args: &mut TraceArgs) -> Result<TraceRun> {
     for n in discovered {
         p.ev.missing.push(n);
     }
+    p.tui = tui;
+    if let Some(t) = p.ev.target {
+        tui_send(
+            &p.tui,
+            hopdump_tui::TuiEvent::Planned {
+                title: format!(
+                    "trace {}:{}/{} from {} — announcer {}",
+                    t.ip,
+                    t.port,
+                    t.proto.name(),
+                    p.ev.client.map(|c| c.to_string()).unwrap_or("?".into()),
+                    p.ev.announcer.as_deref().unwrap_or("none")
+                ),
+                hops: p
+                    .hops
+                    .iter()
+                    .map(|h| hopdump_tui::HopInfo {
+                        node: h.node.clone(),
+                        iface: h.iface.clone(),
+                        role: h.role.name().to_string(),
+                    })
+                    .collect(),
+            },
+        );
+    }
+    for a in &p.agents {
+        tui_send(&p.tui, hopdump_tui::TuiEvent::Note(a.clone()));
+    }
     let (frames, infos, drops, ns_names) = observe(&mut p, args, duration)?;
     correlate(&mut p, &frames, &infos, &drops, &ns_names);
+    for (hop, h) in p.ev.hops.iter().enumerate() {
+        tui_send(
+            &p.tui,
+            hopdump_tui::TuiEvent::Counts {
+                hop,
+                counts: (&h.counts).into(),
+            },
+        );
+    }
     node_evidence(&mut p);
     let (mut verdict, findings) = diagnose(&p.ev);
     if let Some((view, target)) = &cluster {
@@ -1190,7 +1334,38 @@ pub(crate) fn print(
 }
 
 pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
-    let t = execute(&mut args)?;
+    let t = if args.tui {
+        use std::io::IsTerminal;
+        if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+            bail!("--tui needs a terminal (stdin and stdout); use text or --json output instead");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut a2 = args.clone();
+        let feed = tx.clone();
+        let worker = std::thread::spawn(move || {
+            let r = execute(&mut a2, Some(feed.clone()));
+            match &r {
+                Ok(t) => {
+                    if let Some(rep) = TraceReport::build(&t.ev, &t.verdict, &t.findings) {
+                        let _ = feed.send(hopdump_tui::TuiEvent::Verdict(Box::new(rep)));
+                    }
+                }
+                Err(e) => {
+                    let _ = feed.send(hopdump_tui::TuiEvent::Note(format!(
+                        "trace failed: {e:#} (press q)"
+                    )));
+                }
+            }
+            r
+        });
+        drop(tx);
+        hopdump_tui::run(rx, &hopdump_tui::TuiOptions::default()).context("terminal view")?;
+        worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("trace thread panicked"))??
+    } else {
+        execute(&mut args, None)?
+    };
     if let Some(path) = &args.write {
         t.write_pcapng(path, false)?;
     }
