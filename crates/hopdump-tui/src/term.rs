@@ -151,6 +151,19 @@ impl Drop for Session {
     }
 }
 
+/// The terminal on stdout hung up (its SSH session, tmux pane or window is gone): drawing
+/// fails and reading keys returns nothing, forever.
+fn hung_up() -> bool {
+    let mut p = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd that lives across the call; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 /// Translate a crossterm key; `None` for keys the view ignores and for releases.
 pub fn key(k: KeyEvent) -> Option<Key> {
     if k.kind == KeyEventKind::Release {
@@ -194,7 +207,7 @@ pub enum Ending {
     Done,
     /// The user quit while the trace was still running.
     Early,
-    /// SIGINT, SIGTERM or SIGHUP.
+    /// SIGINT, SIGTERM or SIGHUP, or the terminal hung up (SSH session or window closed).
     Signal,
 }
 
@@ -245,6 +258,9 @@ pub fn run_to_end(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<Endin
                 Phase::Done | Phase::Ended => Ending::Done,
                 _ => Ending::Early,
             });
+        }
+        if hung_up() {
+            return Ok(Ending::Signal);
         }
         let wait = if taken >= BATCH { Duration::ZERO } else { POLL };
         if event::poll(wait)? {
