@@ -83,6 +83,8 @@ pub struct Session {
     signals: Vec<signal_hook::SigId>,
     /// Set by SIGINT, SIGTERM or SIGHUP while the session lives.
     pub stop: Arc<AtomicBool>,
+    /// Set by SIGWINCH: the terminal changed size.
+    pub winch: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -112,6 +114,11 @@ impl Session {
         ] {
             signals.push(signal_hook::flag::register(sig, stop.clone())?);
         }
+        let winch = Arc::new(AtomicBool::new(false));
+        signals.push(signal_hook::flag::register(
+            signal_hook::consts::SIGWINCH,
+            winch.clone(),
+        )?);
         let mut session = Session {
             // Built before raw mode: any failure from here on restores through Drop.
             terminal: Terminal::new(CrosstermBackend::new(FrameWriter {
@@ -119,6 +126,7 @@ impl Session {
             }))?,
             signals,
             stop,
+            winch,
         };
         enable_raw_mode()?;
         PANICKED.store(false, Ordering::SeqCst);
@@ -148,6 +156,38 @@ impl Drop for Session {
         for id in self.signals.drain(..) {
             signal_hook::low_level::unregister(id);
         }
+    }
+}
+
+enum Input {
+    Ready,
+    Idle,
+    HungUp,
+}
+
+/// Wait up to `timeout` for a key on the terminal (stdout's tty: the one the view is on; a
+/// tty's input is readable through any of its descriptors). Waiting here rather than in
+/// crossterm's poll keeps an idle view asleep (its tty source busy-polls the last
+/// millisecond of every timeout) and sees a hang-up (the SSH session, tmux pane or window
+/// gone), after which crossterm would read nothing forever. SIGWINCH interrupts the wait.
+fn wait_for_input(timeout: Duration) -> Input {
+    let mut p = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: one valid pollfd that lives across the call.
+    let n = unsafe { libc::poll(&mut p, 1, ms) };
+    if n <= 0 {
+        return Input::Idle; // timeout, or EINTR (a signal: the loop looks at its flags)
+    }
+    if p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Input::HungUp
+    } else if p.revents & libc::POLLIN != 0 {
+        Input::Ready
+    } else {
+        Input::Idle
     }
 }
 
@@ -194,7 +234,7 @@ pub enum Ending {
     Done,
     /// The user quit while the trace was still running.
     Early,
-    /// SIGINT, SIGTERM or SIGHUP.
+    /// SIGINT, SIGTERM or SIGHUP, or the terminal hung up (SSH session or window closed).
     Signal,
 }
 
@@ -247,17 +287,28 @@ pub fn run_to_end(rx: Receiver<TuiEvent>, opts: &TuiOptions) -> io::Result<Endin
             });
         }
         let wait = if taken >= BATCH { Duration::ZERO } else { POLL };
-        if event::poll(wait)? {
-            match event::read()? {
-                Event::Key(k) => {
-                    if let Some(k) = key(k) {
-                        app.on_key(k);
-                        dirty = true;
+        match wait_for_input(wait) {
+            Input::HungUp => return Ok(Ending::Signal),
+            Input::Idle => {}
+            Input::Ready => {
+                // crossterm reads and parses what is there (1 ms: with a zero timeout its
+                // tty source does not read at all).
+                while event::poll(Duration::from_millis(1))? {
+                    match event::read()? {
+                        Event::Key(k) => {
+                            if let Some(k) = key(k) {
+                                app.on_key(k);
+                                dirty = true;
+                            }
+                        }
+                        Event::Resize(..) => dirty = true,
+                        _ => {}
                     }
                 }
-                Event::Resize(..) => dirty = true,
-                _ => {}
             }
+        }
+        if session.winch.swap(false, Ordering::SeqCst) {
+            dirty = true; // the next draw reads the new size
         }
     }
 }

@@ -59,12 +59,15 @@ impl Drop for Scratch {
 /// One tmux server (own socket) with one 120x40 window running a plain `sh`.
 struct Tmux {
     sock: String,
+    /// The server's socket file (tmux leaves it behind when killed).
+    path: String,
 }
 
 impl Tmux {
     fn start(name: &str, w: u16, h: u16) -> Tmux {
-        let t = Tmux {
+        let mut t = Tmux {
             sock: format!("hdtui-{}-{name}", std::process::id()),
+            path: String::new(),
         };
         let o = Command::new("tmux")
             .args(["-L", &t.sock, "-f", "/dev/null", "new-session", "-d"])
@@ -73,6 +76,7 @@ impl Tmux {
             .output()
             .unwrap_or_else(|e| panic!("tmux: {e} (scripts/setup installs it)"));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        t.path = t.format("#{socket_path}");
         t.wait_for("the shell's prompt", |s| s.contains('$'));
         t
     }
@@ -180,6 +184,9 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.sock, "kill-server"])
             .output();
+        if self.path.contains(&self.sock) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -405,6 +412,35 @@ fn esc_quits_before_the_trace_ends_and_sigterm_restores_too() {
         .unwrap();
     assert!(st.success());
     t.assert_restored(0, "term");
+}
+
+#[test]
+fn a_terminal_that_goes_away_ends_the_view_instead_of_spinning() {
+    // Regression: crossterm's default input loop spins at 100% CPU forever on a hung-up tty
+    // (read returns EIO or 0), so the view never noticed the SSH session or pane was gone.
+    let dir = Scratch::new("hangup");
+    let fifo = mkfifo(&dir.0);
+    let t = Tmux::start("hangup", 100, 30);
+    t.launch(&fifo.display().to_string(), "hangup");
+    let _feed = Feed::open(&fifo);
+    t.wait_for("the view", |s| s.contains("planning…"));
+    let shell: u32 = t.format("#{pane_pid}").parse().unwrap();
+    let pid = child_of(shell);
+    drop(t); // kill-server: the pane's pty closes under the view
+    let t0 = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        if state.contains(") Z ") {
+            break; // exited; not reaped yet
+        }
+        if t0.elapsed() > DEADLINE {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("the view outlived its terminal by {DEADLINE:?}: {state}");
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
 }
 
 /// The one child process of `parent` (the view started by the pane's shell).
