@@ -134,6 +134,30 @@ pub struct DropsReq {
     pub id: String,
 }
 
+/// Calls that only name a namespace (`neighbours`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsReq {
+    #[serde(default)]
+    pub netns: NetnsRef,
+}
+
+/// Ask ARP/NDP for `ip` from the node (who answers, as the node's kernel sees it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArpReq {
+    #[serde(default)]
+    pub netns: NetnsRef,
+    pub ip: IpAddr,
+    /// Answer window (at most 10 s).
+    #[serde(default = "default_arp_ms")]
+    pub duration_ms: u64,
+}
+
+fn default_arp_ms() -> u64 {
+    600
+}
+
 /// End a stream started with this `id` now (it then closes cleanly, statistics included).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -173,6 +197,8 @@ pub enum Call {
     Capture(CaptureReq),
     Drops(DropsReq),
     Stop(StopReq),
+    Neighbours(NetnsReq),
+    Arp(ArpReq),
 }
 
 impl Call {
@@ -187,6 +213,8 @@ impl Call {
             Call::Capture(_) => "capture",
             Call::Drops(_) => "drops",
             Call::Stop(_) => "stop",
+            Call::Neighbours(_) => "neighbours",
+            Call::Arp(_) => "arp",
         }
     }
 
@@ -206,6 +234,8 @@ impl Call {
             Call::Capture(r) => serde_json::to_vec(r),
             Call::Drops(r) => serde_json::to_vec(r),
             Call::Stop(r) => serde_json::to_vec(r),
+            Call::Neighbours(r) => serde_json::to_vec(r),
+            Call::Arp(r) => serde_json::to_vec(r),
         };
         // Serialising these plain structs cannot fail (no maps with non-string keys).
         v.unwrap_or_default()
@@ -255,6 +285,14 @@ impl Call {
                 Call::Drops(r)
             }
             "stop" => Call::Stop(json(method, body)?),
+            "neighbours" => Call::Neighbours(json(method, body)?),
+            "arp" => {
+                let r: ArpReq = json(method, body)?;
+                if r.duration_ms > 10_000 {
+                    return Err(AgentError::BadRequest("arp: window over 10 s".into()));
+                }
+                Call::Arp(r)
+            }
             other => return Err(AgentError::BadRequest(format!("unknown method {other:?}"))),
         };
         Ok(call)
@@ -311,6 +349,12 @@ mod tests {
                 id: "d1".into(),
             }),
             Call::Stop(StopReq { id: "c1".into() }),
+            Call::Neighbours(NetnsReq::default()),
+            Call::Arp(ArpReq {
+                netns: String::new(),
+                ip: "198.51.100.240".parse().unwrap(),
+                duration_ms: 500,
+            }),
         ];
         for c in calls {
             let path = format!("/v1/{}", c.method());

@@ -145,6 +145,30 @@ impl Handler for NodeHandler {
                 }
                 json(serde_json::json!({ "stopped": found.is_some() }))
             }
+            Call::Neighbours(r) => json(
+                hopdump_node::in_netns(&netns(&r.netns)?, "neighbours", || {
+                    hopdump_node::rtnl::neighbours()
+                })
+                .map_err(|e| e.to_string())?,
+            ),
+            Call::Arp(r) => {
+                let opts = hopdump_node::arp::ArpOptions {
+                    target: r.ip,
+                    iface: None,
+                    mode: hopdump_node::analysis::arp::Mode::Active,
+                    duration: Some(Duration::from_millis(r.duration_ms)),
+                    requests: 3,
+                    hints: Vec::new(),
+                    expect_iface: None,
+                    netns_label: r.netns.clone(),
+                };
+                let stop = AtomicBool::new(false);
+                let ev = hopdump_node::in_netns(&netns(&r.netns)?, "arp", move || {
+                    hopdump_node::arp::collect(&opts, &stop, |_| {}, |_| {})
+                })
+                .map_err(|e| e.to_string())?;
+                json(hopdump_node::analysis::arp::responders(&ev))
+            }
             other => Err(format!("{} is not a unary call", other.method())),
         }
     }

@@ -460,3 +460,61 @@ fn svc_name_discovers_the_agents_of_the_path() {
         assert!(a.log().contains("capture armed"), "{}: {}", a.node, a.log());
     }
 }
+
+#[test]
+fn agent_serves_neighbours_and_arp_of_its_node() {
+    if !lab_allowed() {
+        return;
+    }
+    use hopdump_agent::proto::{ArpReq, NetnsReq};
+    let c = Cluster::build(Spec::default()).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    let ag = agents(&c, &dir, &[]);
+    let announcer = c.announcer().unwrap();
+    let other = ag.iter().find(|a| a.node != announcer).unwrap();
+    // The CLI side, as `trace` uses it, from the client's namespace.
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).unwrap();
+    let token = std::fs::read_to_string(dir.join("token")).unwrap();
+    let lb = c.lb(false);
+    let client_ns = c.lab().ns("client");
+    let addr: std::net::SocketAddr = other.addr.parse().unwrap();
+    let (arp, neigh) = std::thread::spawn(move || {
+        hopdump_capture::netns::enter_ns(&hopdump_capture::Netns::Named(client_ns), "test")
+            .unwrap();
+        let opts = hopdump_agent::ClientOptions {
+            tls: hopdump_agent::tls::client_config(&ca, None).unwrap(),
+            token: Some(token.trim().to_string()),
+            connect_timeout: Duration::from_secs(3),
+            call_timeout: Duration::from_secs(10),
+        };
+        let cl = hopdump_agent::AgentClient::connect("n", addr, opts).unwrap();
+        let arp: serde_json::Value = cl
+            .call(&hopdump_agent::Call::Arp(ArpReq {
+                netns: String::new(),
+                ip: lb,
+                duration_ms: 600,
+            }))
+            .unwrap();
+        let neigh: serde_json::Value = cl
+            .call(&hopdump_agent::Call::Neighbours(NetnsReq::default()))
+            .unwrap();
+        (arp, neigh)
+    })
+    .join()
+    .unwrap();
+    // The other node asked: the announcer's MAC answered for the LB IP.
+    let mac = &c.nodes.iter().find(|n| n.name == announcer).unwrap().mac;
+    assert!(
+        arp.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["mac"] == mac.as_str()),
+        "{arp}"
+    );
+    // Its neighbour table knows the client that called it (hopdump's ARP probe uses a raw
+    // socket and leaves the table alone).
+    let arr = neigh.as_array().unwrap();
+    assert!(arr.iter().any(|n| n["ip"] == "198.51.100.10"), "{neigh}");
+    assert!(!arr.iter().any(|n| n["ip"] == lb.to_string()), "{neigh}");
+}
