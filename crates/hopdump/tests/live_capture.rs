@@ -550,9 +550,19 @@ fn kernel_drops_are_reported_from_the_socket_counters() {
         dst_ip: [192, 0, 2, 2],
         ..Default::default()
     };
-    let report =
-        hopdump_testkit::blast::blast(&opts, &std::sync::atomic::AtomicBool::new(false)).unwrap();
-    assert!(report.sent > 50_000, "{report}");
+    // A loaded machine sends fewer frames per burst: burst again (bounded) until the 32 KiB
+    // ring has certainly been overrun.
+    let mut sent = 0;
+    for _ in 0..8 {
+        let report =
+            hopdump_testkit::blast::blast(&opts, &std::sync::atomic::AtomicBool::new(false))
+                .unwrap();
+        sent += report.sent;
+        if sent > 50_000 {
+            break;
+        }
+    }
+    assert!(sent > 50_000, "sent {sent}");
     // SAFETY: signalling our own child.
     unsafe { kill(child.id() as i32, 15) };
     let o = wait_exit(child);
