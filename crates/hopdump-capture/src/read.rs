@@ -96,8 +96,19 @@ impl FileReader {
 
     /// Read from any byte stream; `path` only names it in errors.
     pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Result<FileReader> {
+        Self::from_reader_with_buffer(path, input, READ_BUFFER)
+    }
+
+    // Fuzzing entry (fuzz/): a small first buffer makes each run cheap and exercises growing.
+    #[doc(hidden)]
+    pub fn from_reader_with_buffer(
+        path: &Path,
+        input: Box<dyn Read + Send>,
+        buffer: usize,
+    ) -> Result<FileReader> {
+        let buffer = buffer.clamp(64, READ_BUFFER);
         let path = path.to_path_buf();
-        let inner = match pcap_parser::create_reader(READ_BUFFER, input) {
+        let inner = match pcap_parser::create_reader(buffer, input) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
                 return Err(CaptureError::Corrupt {
@@ -134,7 +145,7 @@ impl FileReader {
             interfaces: Vec::new(),
             section: Vec::new(),
             offset: 0,
-            buffer: READ_BUFFER,
+            buffer,
             big_endian: false,
             ng: false,
         })
