@@ -19,6 +19,23 @@ mod nft_eval;
 /// match, which is recorded).
 const MAX_BRANCHES: usize = 256;
 const MAX_DEPTH: u32 = 64;
+/// Forks (unknown or random matches) of one walk, over all chains: MAX_BRANCHES bounds one
+/// chain call, but branches returned from nested chains and later base chains multiply, so a
+/// dump with a few dozen unevaluable matches would otherwise take exponential time.
+const MAX_FORKS: u32 = 4096;
+
+thread_local! {
+    static FORKS_LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_FORKS) };
+}
+
+/// Take one fork from the walk's budget; false once it is spent.
+fn may_fork() -> bool {
+    FORKS_LEFT.with(|f| {
+        let left = f.get();
+        f.set(left.saturating_sub(1));
+        left > 0
+    })
+}
 
 /// The packet as the walk changes it.
 #[derive(Clone, Debug)]
@@ -330,6 +347,7 @@ impl NodeRules {
 
     /// Walk one flow through the node.
     pub fn walk(&self, flow: &Flow, ctx: &NodeContext) -> Vec<Branch> {
+        FORKS_LEFT.with(|f| f.set(MAX_FORKS));
         let pkt = Pkt {
             src: flow.src,
             sport: flow.sport,
@@ -670,13 +688,20 @@ impl NodeRules {
                         i + 1
                     ));
                 }
-                if assume.is_none() || work.len() + out.len() < MAX_BRANCHES {
+                // Random forks (statistic: one per endpoint) only count against the budget.
+                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES) || !may_fork() {
+                    // Too many branches: follow only the "not matching" side, whole.
+                    s.prob = st.prob;
+                    s.assumptions.push(format!(
+                        "{} {} rule {}: too many branches to follow; assumed not to match",
+                        t.name,
+                        c.name,
+                        i + 1
+                    ));
                     work.push((i + 1, s));
-                }
-                if assume.is_some() && work.len() + out.len() >= MAX_BRANCHES {
-                    // Too many branches: keep only the "not matching" assumption.
                     continue;
                 }
+                work.push((i + 1, s));
             }
             st.prob *= p_yes;
             if let Some(why) = assume {
@@ -882,5 +907,48 @@ impl St {
     }
     fn set_fate(&mut self, f: Fate) {
         self.fate = Some(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz (iptables, a timeout): unevaluable matches (`-m set` without ipsets) in chains
+    /// that call each other multiplied the branches past every per-chain cap (2^40 here).
+    #[test]
+    fn regression_walk_exponential_unknown_matches() {
+        let mut dump = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j C0\n");
+        for level in 0..5 {
+            for r in 0..8 {
+                dump.push_str(&format!(
+                    "-A C{level} -m set --match-set S{level}x{r} dst -j C{}\n",
+                    level + 1
+                ));
+            }
+        }
+        dump.push_str("-A C5 -j RETURN\nCOMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        assert!(!branches.is_empty());
+        assert!(
+            branches.len() <= MAX_FORKS as usize + 1,
+            "{}",
+            branches.len()
+        );
+        assert!(branches.iter().any(|b| {
+            b.assumptions
+                .iter()
+                .any(|a| a.contains("too many branches"))
+        }));
+        // The budget is per walk: a second walk forks again.
+        assert_eq!(
+            rules.walk(&flow, &NodeContext::default()).len(),
+            branches.len()
+        );
     }
 }
