@@ -19,8 +19,11 @@ use hopdump_node::{arp, ctnetlink, frames, netlink, rtnl};
 use hopdump_rules::{Flow, NodeContext, NodeRules, Proto, explain, iptables, ipvs, nft};
 use hopdump_wire::{LinkType, NoNames, Printer, TextOptions, decode, flow_key, write_text};
 
+/// A fuzz entry point: any bytes in, must return normally.
+pub type Entry = fn(&[u8]);
+
 /// Every target, by the name of its corpus directory and its entry function.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Entry)] = &[
     ("wire", wire),
     ("pcap", pcap),
     ("iptables", iptables),
