@@ -19,21 +19,24 @@ mod nft_eval;
 /// match, which is recorded).
 const MAX_BRANCHES: usize = 256;
 const MAX_DEPTH: u32 = 64;
-/// Forks (unknown or random matches) of one walk, over all chains: MAX_BRANCHES bounds one
-/// chain call, but branches returned from nested chains and later base chains multiply, so a
-/// dump with a few dozen unevaluable matches would otherwise take exponential time.
-const MAX_FORKS: u32 = 4096;
+/// Budget of one walk for forks (unknown or random matches), over all chains: MAX_BRANCHES
+/// bounds one chain call, but branches returned from nested chains and later base chains
+/// multiply, so a dump with a few dozen unevaluable matches would otherwise take exponential
+/// time. A fork costs 1 + the hits it copies (long paths through looping chains make each
+/// copy expensive).
+const MAX_FORKS: u32 = 65_536;
 
 thread_local! {
     static FORKS_LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_FORKS) };
 }
 
-/// Take one fork from the walk's budget; false once it is spent.
-fn may_fork() -> bool {
+/// Take a fork copying `hits` hits from the walk's budget; false once it is spent.
+fn may_fork(hits: usize) -> bool {
+    let cost = u32::try_from(hits).unwrap_or(u32::MAX).saturating_add(1);
     FORKS_LEFT.with(|f| {
         let left = f.get();
-        f.set(left.saturating_sub(1));
-        left > 0
+        f.set(left.saturating_sub(cost));
+        left >= cost
     })
 }
 
@@ -689,7 +692,9 @@ impl NodeRules {
                     ));
                 }
                 // Random forks (statistic: one per endpoint) only count against the budget.
-                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES) || !may_fork() {
+                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES)
+                    || !may_fork(st.hits.len())
+                {
                     // Too many branches: follow only the "not matching" side, whole.
                     s.prob = st.prob;
                     s.assumptions.push(format!(
@@ -948,6 +953,35 @@ mod tests {
         // The budget is per walk: a second walk forks again.
         assert_eq!(
             rules.walk(&flow, &NodeContext::default()).len(),
+            branches.len()
+        );
+    }
+
+    /// Fuzz (iptables, a timeout after the fork budget): a chain that jumps to itself on
+    /// unevaluable matches makes paths of thousands of hits, and every fork copied one; a fork
+    /// now costs the hits it copies.
+    #[test]
+    fn regression_walk_fork_cost_of_long_paths() {
+        let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j LOOP\n");
+        for r in 0..6 {
+            dump.push_str(&format!("-A LOOP -m set --match-set S{r} dst -j LOOP\n"));
+        }
+        dump.push_str("COMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let ctx = NodeContext {
+            local_addrs: vec!["192.0.2.1".parse().unwrap()],
+            local_known: true,
+            ..Default::default()
+        };
+        let branches = rules.walk(&flow, &ctx);
+        let hits: usize = branches.iter().map(|b| b.path.len()).sum();
+        assert!(
+            hits <= 2 * MAX_FORKS as usize,
+            "{hits} hits in {} branches",
             branches.len()
         );
     }
