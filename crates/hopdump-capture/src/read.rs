@@ -96,8 +96,19 @@ impl FileReader {
 
     /// Read from any byte stream; `path` only names it in errors.
     pub fn from_reader(path: &Path, input: Box<dyn Read + Send>) -> Result<FileReader> {
+        Self::from_reader_with_buffer(path, input, READ_BUFFER)
+    }
+
+    // Fuzzing entry (fuzz/): a small first buffer makes each run cheap and exercises growing.
+    #[doc(hidden)]
+    pub fn from_reader_with_buffer(
+        path: &Path,
+        input: Box<dyn Read + Send>,
+        buffer: usize,
+    ) -> Result<FileReader> {
+        let buffer = buffer.clamp(64, READ_BUFFER);
         let path = path.to_path_buf();
-        let inner = match pcap_parser::create_reader(READ_BUFFER, input) {
+        let inner = match pcap_parser::create_reader(buffer, input) {
             Ok(r) => r,
             Err(PcapError::Eof) => {
                 return Err(CaptureError::Corrupt {
@@ -134,7 +145,7 @@ impl FileReader {
             interfaces: Vec::new(),
             section: Vec::new(),
             offset: 0,
-            buffer: READ_BUFFER,
+            buffer,
             big_endian: false,
             ng: false,
         })
@@ -157,6 +168,7 @@ impl FileReader {
         mut f: impl FnMut(&[FileInterface], FileFrame<'_>) -> ControlFlow<()>,
     ) -> Result<()> {
         loop {
+            self.check_ng_block_len()?;
             let (consumed, flow) = match self.inner.next() {
                 Ok((consumed, block)) => {
                     let flow = match block {
@@ -375,6 +387,43 @@ impl FileReader {
         }
     }
 
+    /// pcap-parser 0.17 subtracts 12 from a pcapng block's length after checking it only
+    /// against the block type's own header size, which is smaller for some types: a length
+    /// under 12 underflows there (a panic with overflow checks, a 4 GiB "needed" without).
+    /// Reject it here, before pcap-parser sees it.
+    fn check_ng_block_len(&self) -> Result<()> {
+        let d = self.inner.data();
+        let (Some(ty), Some(len)) = (d.get(0..4), d.get(4..8)) else {
+            return Ok(());
+        };
+        let big_endian = if ty == [0x0a, 0x0d, 0x0d, 0x0a] {
+            // A section header: its own byte-order magic decides.
+            match d.get(8..12) {
+                Some([0x1a, 0x2b, 0x3c, 0x4d]) => true,
+                Some([0x4d, 0x3c, 0x2b, 0x1a]) => false,
+                _ => return Ok(()),
+            }
+        } else if self.ng {
+            self.big_endian
+        } else {
+            return Ok(());
+        };
+        let len = [len[0], len[1], len[2], len[3]];
+        let len = if big_endian {
+            u32::from_be_bytes(len)
+        } else {
+            u32::from_le_bytes(len)
+        };
+        if len < 12 {
+            return Err(corrupt(
+                &self.path,
+                self.offset,
+                format!("pcapng block length {len} (a block is at least 12 bytes)"),
+            ));
+        }
+        Ok(())
+    }
+
     fn refill(&mut self) -> Result<()> {
         if self.inner.refill().is_err() {
             return Err(corrupt(
@@ -551,5 +600,29 @@ mod tests {
         let (_, r) = read_all(bytes);
         let e = r.unwrap_err().to_string();
         assert!(e.contains("byte offset 24"), "{e}");
+    }
+
+    /// Fuzz (pcap): a pcapng block (here of an unknown type) claiming a length of 8
+    /// underflowed `len - 12` inside pcap-parser 0.17.
+    #[test]
+    fn regression_pcapng_block_len_below_12() {
+        let mut f = Vec::new();
+        // Big-endian section header block, 28 bytes.
+        f.extend_from_slice(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d]);
+        f.extend_from_slice(&[0, 1, 0, 0]);
+        f.extend_from_slice(&[0xff; 8]);
+        f.extend_from_slice(&[0, 0, 0, 28]);
+        // A custom block claiming 8 bytes.
+        f.extend_from_slice(&[0x80, 0, 0, 1, 0, 0, 0, 8, 0, 0, 0, 8]);
+        f.extend_from_slice(&[0; 16]);
+        let mut r =
+            FileReader::from_reader(Path::new("t.pcapng"), Box::new(std::io::Cursor::new(f)))
+                .unwrap();
+        let e = r.for_each(|_, _| ControlFlow::Continue(())).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("block length 8") && msg.contains("28"),
+            "{msg}"
+        );
     }
 }

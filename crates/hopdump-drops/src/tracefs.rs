@@ -99,9 +99,103 @@ fn tracefs_root() -> Result<PathBuf> {
     Ok("/sys/kernel/tracing".into())
 }
 
-/// The instance; disabled and removed on drop.
+/// The instance; disabled and removed on drop, and by a reaper process if this one dies
+/// without dropping it (SIGKILL): a tracefs instance is kernel state, it outlives us otherwise.
 struct Instance {
     dir: PathBuf,
+    reaper: Option<Reaper>,
+}
+
+/// A child process blocked reading a pipe whose only write end this process holds: when this
+/// process ends, however it ends, the read returns 0 and the child disables the event and
+/// removes the instance. Found leaking by crates/hopdump/tests/leftovers.rs.
+struct Reaper {
+    pid: libc::pid_t,
+    write_end: Option<std::os::fd::OwnedFd>,
+}
+
+impl Reaper {
+    fn spawn(dir: &Path) -> Option<Reaper> {
+        use std::ffi::CString;
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let enable = CString::new(
+            dir.join("events/skb/kfree_skb/enable")
+                .as_os_str()
+                .as_bytes(),
+        )
+        .ok()?;
+        let dir_c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 fills two fds; close-on-exec keeps them out of tools we run.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            return None;
+        }
+        let (read_fd, write_fd) = (fds[0], fds[1]);
+        // SAFETY: fork in a threaded process; the child only makes async-signal-safe
+        // syscalls on memory prepared before the fork, then _exit()s.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above (close, sigaction-free signal ignore, read, open, write, rmdir).
+            unsafe {
+                // Ctrl-C reaches the whole process group: the reaper must outlive it.
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGTERM, libc::SIG_IGN);
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                // Hold nothing of the parent's (sockets, BPF objects, files) but the pipe.
+                let r = read_fd as libc::c_uint;
+                if r > 0 {
+                    libc::syscall(
+                        libc::SYS_close_range,
+                        0 as libc::c_uint,
+                        r - 1,
+                        0 as libc::c_uint,
+                    );
+                }
+                libc::syscall(
+                    libc::SYS_close_range,
+                    r + 1,
+                    libc::c_uint::MAX,
+                    0 as libc::c_uint,
+                );
+                let mut b = [0u8; 1];
+                while libc::read(read_fd, b.as_mut_ptr().cast(), 1) != 0 {
+                    if *libc::__errno_location() != libc::EINTR {
+                        break;
+                    }
+                }
+                let fd = libc::open(enable.as_ptr(), libc::O_WRONLY);
+                if fd >= 0 {
+                    libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                }
+                libc::rmdir(dir_c.as_ptr());
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: fds from pipe2 above, each closed exactly once.
+        unsafe { libc::close(read_fd) };
+        // SAFETY: as above; the OwnedFd closes it.
+        let write_end = unsafe { std::os::fd::OwnedFd::from_raw_fd(write_fd) };
+        if pid < 0 {
+            return None;
+        }
+        Some(Reaper {
+            pid,
+            write_end: Some(write_end),
+        })
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        // Closing our only copy of the write end wakes the reaper (the instance is already
+        // gone: it finds nothing to do); then reap it.
+        drop(self.write_end.take());
+        let mut status = 0;
+        // SAFETY: our own child.
+        unsafe { libc::waitpid(self.pid, &mut status, 0) };
+    }
 }
 
 impl Instance {
@@ -110,7 +204,8 @@ impl Instance {
             .join("instances")
             .join(format!("hopdump-drops-{}", std::process::id()));
         std::fs::create_dir(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let inst = Instance { dir };
+        let reaper = Reaper::spawn(&dir);
+        let inst = Instance { dir, reaper };
         // Same clock as bpf_ktime_get_ns, so both backends convert time the same way.
         let _ = std::fs::write(inst.dir.join("trace_clock"), "mono");
         std::fs::write(inst.dir.join("events/skb/kfree_skb/enable"), "1")
@@ -123,6 +218,7 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = std::fs::write(self.dir.join("events/skb/kfree_skb/enable"), "0");
         let _ = std::fs::remove_dir(&self.dir);
+        drop(self.reaper.take());
     }
 }
 

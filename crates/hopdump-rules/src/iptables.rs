@@ -561,8 +561,11 @@ pub fn parse_string(source_name: &str, text: String) -> Result<XtDump> {
                     .split_once(ws)
                     .and_then(|(_, r)| r.trim_start().split_once(ws))
                     .map(|(_, r)| r.trim())
-                    .unwrap_or("");
-                let start = body.as_ptr() as usize - base;
+                    // An empty body still points into the dump (a `""` literal would not).
+                    .unwrap_or(&rest[rest.len()..]);
+                let start = (body.as_ptr() as usize)
+                    .checked_sub(base)
+                    .ok_or_else(|| err(line_no, "rule text outside the dump".into()))?;
                 let span = (start as u32, (start + body.len()) as u32);
                 // Rules of one chain are consecutive in a dump: skip the lookup then.
                 let idx = match last_chain {
@@ -681,5 +684,20 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         let e = parse("dump", "-A X -j ACCEPT\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("outside a table"), "{e}");
+    }
+
+    /// Fuzz (iptables): `-A CHAIN` with nothing after the chain made the rule's span point
+    /// at a `""` literal outside the dump (subtract with overflow).
+    #[test]
+    fn regression_iptables_append_without_rule_body() {
+        let d = parse("t", "*nat\n-A KUBE-X\n-A KUBE-Y   \nCOMMIT\n").unwrap();
+        let c = d.table("nat").unwrap().chain("KUBE-X").unwrap();
+        assert_eq!(c.rules.len(), 1);
+        assert_eq!(c.rules[0].text(), "");
+        assert!(c.rules[0].target().is_none());
+        assert_eq!(
+            d.table("nat").unwrap().chain("KUBE-Y").unwrap().rules[0].text(),
+            ""
+        );
     }
 }

@@ -19,6 +19,26 @@ mod nft_eval;
 /// match, which is recorded).
 const MAX_BRANCHES: usize = 256;
 const MAX_DEPTH: u32 = 64;
+/// Budget of one walk for forks (unknown or random matches), over all chains: MAX_BRANCHES
+/// bounds one chain call, but branches returned from nested chains and later base chains
+/// multiply, so a dump with a few dozen unevaluable matches would otherwise take exponential
+/// time. A fork costs 1 + the hits it copies (long paths through looping chains make each
+/// copy expensive).
+const MAX_FORKS: u32 = 65_536;
+
+thread_local! {
+    static FORKS_LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_FORKS) };
+}
+
+/// Take a fork copying `hits` hits from the walk's budget; false once it is spent.
+fn may_fork(hits: usize) -> bool {
+    let cost = u32::try_from(hits).unwrap_or(u32::MAX).saturating_add(1);
+    FORKS_LEFT.with(|f| {
+        let left = f.get();
+        f.set(left.saturating_sub(cost));
+        left >= cost
+    })
+}
 
 /// The packet as the walk changes it.
 #[derive(Clone, Debug)]
@@ -330,6 +350,7 @@ impl NodeRules {
 
     /// Walk one flow through the node.
     pub fn walk(&self, flow: &Flow, ctx: &NodeContext) -> Vec<Branch> {
+        FORKS_LEFT.with(|f| f.set(MAX_FORKS));
         let pkt = Pkt {
             src: flow.src,
             sport: flow.sport,
@@ -670,13 +691,22 @@ impl NodeRules {
                         i + 1
                     ));
                 }
-                if assume.is_none() || work.len() + out.len() < MAX_BRANCHES {
+                // Random forks (statistic: one per endpoint) only count against the budget.
+                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES)
+                    || !may_fork(st.hits.len())
+                {
+                    // Too many branches: follow only the "not matching" side, whole.
+                    s.prob = st.prob;
+                    s.assumptions.push(format!(
+                        "{} {} rule {}: too many branches to follow; assumed not to match",
+                        t.name,
+                        c.name,
+                        i + 1
+                    ));
                     work.push((i + 1, s));
-                }
-                if assume.is_some() && work.len() + out.len() >= MAX_BRANCHES {
-                    // Too many branches: keep only the "not matching" assumption.
                     continue;
                 }
+                work.push((i + 1, s));
             }
             st.prob *= p_yes;
             if let Some(why) = assume {
@@ -882,5 +912,77 @@ impl St {
     }
     fn set_fate(&mut self, f: Fate) {
         self.fate = Some(f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz (iptables, a timeout): unevaluable matches (`-m set` without ipsets) in chains
+    /// that call each other multiplied the branches past every per-chain cap (2^40 here).
+    #[test]
+    fn regression_walk_exponential_unknown_matches() {
+        let mut dump = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j C0\n");
+        for level in 0..5 {
+            for r in 0..8 {
+                dump.push_str(&format!(
+                    "-A C{level} -m set --match-set S{level}x{r} dst -j C{}\n",
+                    level + 1
+                ));
+            }
+        }
+        dump.push_str("-A C5 -j RETURN\nCOMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        assert!(!branches.is_empty());
+        assert!(
+            branches.len() <= MAX_FORKS as usize + 1,
+            "{}",
+            branches.len()
+        );
+        assert!(branches.iter().any(|b| {
+            b.assumptions
+                .iter()
+                .any(|a| a.contains("too many branches"))
+        }));
+        // The budget is per walk: a second walk forks again.
+        assert_eq!(
+            rules.walk(&flow, &NodeContext::default()).len(),
+            branches.len()
+        );
+    }
+
+    /// Fuzz (iptables, a timeout after the fork budget): a chain that jumps to itself on
+    /// unevaluable matches makes paths of thousands of hits, and every fork copied one; a fork
+    /// now costs the hits it copies.
+    #[test]
+    fn regression_walk_fork_cost_of_long_paths() {
+        let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j LOOP\n");
+        for r in 0..6 {
+            dump.push_str(&format!("-A LOOP -m set --match-set S{r} dst -j LOOP\n"));
+        }
+        dump.push_str("COMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let ctx = NodeContext {
+            local_addrs: vec!["192.0.2.1".parse().unwrap()],
+            local_known: true,
+            ..Default::default()
+        };
+        let branches = rules.walk(&flow, &ctx);
+        let hits: usize = branches.iter().map(|b| b.path.len()).sum();
+        assert!(
+            hits <= 2 * MAX_FORKS as usize,
+            "{hits} hits in {} branches",
+            branches.len()
+        );
     }
 }

@@ -507,6 +507,17 @@ impl NodeRules {
                     Tri::Yes => work.push((ri, ei + 1, st)),
                     Tri::No => work.push((ri + 1, 0, st)),
                     Tri::Random(p) => {
+                        if !super::may_fork(st.hits.len()) {
+                            // Too many branches: follow only the "not matching" side, whole.
+                            st.assumptions.push(format!(
+                                "nft {} {} rule {}: too many branches to follow; assumed not to match",
+                                t.name,
+                                c.name,
+                                ri + 1
+                            ));
+                            work.push((ri + 1, 0, st));
+                            continue;
+                        }
                         let mut s = st.clone();
                         s.prob *= 1.0 - p;
                         work.push((ri + 1, 0, s));
@@ -522,7 +533,9 @@ impl NodeRules {
                             ri + 1
                         ));
                         work.push((ri + 1, 0, s));
-                        if work.len() + out.len() < super::MAX_BRANCHES {
+                        if work.len() + out.len() < super::MAX_BRANCHES
+                            && super::may_fork(st.hits.len())
+                        {
                             st.assumptions.push(format!(
                                 "nft {} {} rule {}: {why}; assumed to match",
                                 t.name,
