@@ -59,7 +59,11 @@ pub fn agent(data: &[u8]) {
     let path = PATHS[usize::from(sel) % PATHS.len()];
     if let Ok(call) = hopdump_agent::Call::decode(path, body) {
         let again = hopdump_agent::Call::decode(&format!("/v1/{}", call.method()), &call.body());
-        assert_eq!(again.ok().as_ref(), Some(&call), "re-encoded call decodes to itself");
+        assert_eq!(
+            again.ok().as_ref(),
+            Some(&call),
+            "re-encoded call decodes to itself"
+        );
     }
 }
 
