@@ -76,29 +76,27 @@ impl SinkWriter {
 
 impl std::io::Write for SinkWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.tx
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "caller went away"))?;
-        Ok(buf.len())
+        send_blocking(&self.tx, buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
 
+/// Queue `buf` for the caller, waiting while the queue is full.
+fn send_blocking(tx: &mpsc::Sender<Bytes>, buf: &[u8]) -> std::io::Result<usize> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    tx.blocking_send(Bytes::copy_from_slice(buf))
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "caller went away"))?;
+    Ok(buf.len())
+}
+
 impl std::io::Write for Sink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.ready();
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        self.tx
-            .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "caller went away"))?;
-        Ok(buf.len())
+        send_blocking(&self.tx, buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())

@@ -628,16 +628,7 @@ fn stop_finding(ev: &Evidence, code: Code, want: &[StopClass], what: &str) -> Op
     Some(
         f.hop(hop)
             .ev(drop_lines(ev, Some(&node)))
-            .ev(hop_lines(
-                ev,
-                &[
-                    HopRole::Client,
-                    HopRole::Uplink,
-                    HopRole::RemoteUplink,
-                    HopRole::PodNetwork,
-                    HopRole::Pod,
-                ],
-            ))
+            .ev(hop_lines(ev, &PATH_ROLES))
             .ev(probe_lines(ev))
             .next(rules_next(&node, ev)),
     )
@@ -910,16 +901,7 @@ fn check_mtu(ev: &Evidence) -> Option<Finding> {
         )
         .hop(culprit.map(hop_name))
         .ev(mtus)
-        .ev(hop_lines(
-            ev,
-            &[
-                HopRole::Client,
-                HopRole::Uplink,
-                HopRole::RemoteUplink,
-                HopRole::PodNetwork,
-                HopRole::Pod,
-            ],
-        ))
+        .ev(hop_lines(ev, &PATH_ROLES))
         .ev(drop_lines(ev, None))
         .ev(probe_lines(ev))
         .next(
@@ -1113,20 +1095,20 @@ fn check_ok(ev: &Evidence) -> Option<Finding> {
             ),
         )
         .ev(probe_lines(ev))
-        .ev(hop_lines(
-            ev,
-            &[
-                HopRole::Client,
-                HopRole::Uplink,
-                HopRole::RemoteUplink,
-                HopRole::PodNetwork,
-                HopRole::Pod,
-            ],
-        )),
+        .ev(hop_lines(ev, &PATH_ROLES)),
     )
 }
 
 type Check = fn(&Evidence) -> Option<Finding>;
+
+/// Every hop role of the path, client to pod.
+const PATH_ROLES: [HopRole; 5] = [
+    HopRole::Client,
+    HopRole::Uplink,
+    HopRole::RemoteUplink,
+    HopRole::PodNetwork,
+    HopRole::Pod,
+];
 
 /// The checks in verdict order: the first that fires is the verdict.
 pub const CHECKS: &[Check] = &[
@@ -1158,16 +1140,7 @@ fn inconclusive(ev: &Evidence) -> Finding {
         "not enough evidence to name where the packets die".into(),
     )
     .ev(probe_lines(ev))
-    .ev(hop_lines(
-        ev,
-        &[
-            HopRole::Client,
-            HopRole::Uplink,
-            HopRole::RemoteUplink,
-            HopRole::PodNetwork,
-            HopRole::Pod,
-        ],
-    ))
+    .ev(hop_lines(ev, &PATH_ROLES))
     .ev(drop_lines(ev, None));
     for m in &ev.missing {
         f = f.ev([format!("missing: {m}")]);
@@ -1261,16 +1234,7 @@ fn unobserved_guard(ev: &Evidence, v: &Finding) -> Option<Finding> {
     )
     .ev(names.iter().map(|n| format!("unobserved: {n}")))
     .ev(probe_lines(ev))
-    .ev(hop_lines(
-        ev,
-        &[
-            HopRole::Client,
-            HopRole::Uplink,
-            HopRole::RemoteUplink,
-            HopRole::PodNetwork,
-            HopRole::Pod,
-        ],
-    ));
+    .ev(hop_lines(ev, &PATH_ROLES));
     for m in &ev.missing {
         f = f.ev([format!("missing: {m}")]);
     }

@@ -109,10 +109,8 @@ fn trace_netns(c: &Cluster, target: &str) -> TraceReport {
 
 /// `trace` run inside the client's namespace, every node through its agent.
 fn trace_agents_cmd(c: &Cluster, agents: &[Agent], dir: &Path, target: &str) -> Command {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
-        .args(["trace", target, "--agent-ca"])
+    let mut cmd = in_client(c);
+    cmd.args(["trace", target, "--agent-ca"])
         .arg(dir.join("ca.pem"))
         .arg("--agent-token-file")
         .arg(dir.join("token"));
@@ -121,6 +119,30 @@ fn trace_agents_cmd(c: &Cluster, agents: &[Agent], dir: &Path, target: &str) -> 
             .arg(format!("{}=agent:{}", a.node, a.addr));
     }
     cmd
+}
+
+/// `hopdump` run inside the lab client's namespace (the CLI on another machine than the nodes).
+fn in_client(c: &Cluster) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &c.lab().ns("client")])
+        .arg(env!("CARGO_BIN_EXE_hopdump"));
+    cmd
+}
+
+/// A lab cluster with an agent in every node namespace: (cluster, credentials dir holder,
+/// credentials dir, agents).
+fn lab_with_agents(
+    spec: Spec,
+    extra: &[&str],
+) -> (Cluster, tempfile::TempDir, PathBuf, Vec<Agent>) {
+    let c = Cluster::build(spec).unwrap();
+    let d = creds();
+    let dir = d.path().join("c");
+    if extra.contains(&"--mtls") {
+        std::fs::remove_file(dir.join("token")).unwrap();
+    }
+    let ag = agents(&c, &dir, extra);
+    (c, d, dir, ag)
 }
 
 fn stdout(o: &std::process::Output) -> String {
@@ -225,17 +247,12 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
     if !lab_allowed() {
         return;
     }
-    let c = Cluster::build(Spec::default()).unwrap();
-    let d = creds();
-    let dir = d.path().join("c");
-    let ag = agents(&c, &dir, &[]);
+    let (c, d, dir, ag) = lab_with_agents(Spec::default(), &[]);
     let target = format!("{}:80/tcp", c.lb(false));
     // A wrong token: every node unobserved, a clear verdict that says so.
     std::fs::write(d.path().join("bad"), "0123456789abcdef0123456789abcdef\n").unwrap();
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
-        .args(["trace", &target, "--json", "--agent-ca"])
+    let mut cmd = in_client(&c);
+    cmd.args(["trace", &target, "--json", "--agent-ca"])
         .arg(dir.join("ca.pem"))
         .arg("--agent-token-file")
         .arg(d.path().join("bad"));
@@ -266,9 +283,7 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
         );
     }
     // No credentials at all: the CLI refuses to call agents without them (exit 2).
-    let o = Command::new("ip")
-        .args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
+    let o = in_client(&c)
         .args(["trace", &target, "--agent-ca"])
         .arg(dir.join("ca.pem"))
         .arg("--node")
@@ -298,10 +313,8 @@ fn wrong_or_missing_credentials_are_refused_and_logged() {
     }
     // An agent with another CA's certificate is not trusted.
     let other = creds();
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
-        .args(["trace", &target, "--json", "--agent-ca"])
+    let mut cmd = in_client(&c);
+    cmd.args(["trace", &target, "--json", "--agent-ca"])
         .arg(other.path().join("c/ca.pem"))
         .arg("--agent-token-file")
         .arg(dir.join("token"));
@@ -324,17 +337,11 @@ fn mutual_tls_without_token() {
     if !lab_allowed() {
         return;
     }
-    let c = Cluster::build(Spec::default()).unwrap();
-    let d = creds();
-    let dir = d.path().join("c");
     // Agents that accept client certificates and have no token file.
-    std::fs::remove_file(dir.join("token")).unwrap();
-    let ag = agents(&c, &dir, &["--mtls"]);
+    let (c, _d, dir, ag) = lab_with_agents(Spec::default(), &["--mtls"]);
     let target = format!("{}:80/tcp", c.lb(false));
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
-        .args(["trace", &target, "--json", "--agent-ca"])
+    let mut cmd = in_client(&c);
+    cmd.args(["trace", &target, "--json", "--agent-ca"])
         .arg(dir.join("ca.pem"))
         .arg("--agent-cert")
         .arg(dir.join("client.pem"))
@@ -355,10 +362,7 @@ fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
     }
     // The endpoint's node dies while the trace captures: the probes fail (the pod's node
     // is gone from the path too), and the report must say it did not see that node.
-    let c = Cluster::build(Spec::default()).unwrap();
-    let d = creds();
-    let dir = d.path().join("c");
-    let mut ag = agents(&c, &dir, &[]);
+    let (c, _d, dir, mut ag) = lab_with_agents(Spec::default(), &[]);
     let target = format!("{}:80/tcp", c.lb(false));
     let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
     let child = cmd
@@ -408,10 +412,7 @@ fn svc_name_discovers_the_agents_of_the_path() {
     }
     // The cluster also runs an agent on node9, which is on no path of this service (no
     // endpoint, not the announcer): it must not be asked (asking it would fail loudly).
-    let c = Cluster::build(Spec::default()).unwrap();
-    let d = creds();
-    let dir = d.path().join("c");
-    let ag = agents(&c, &dir, &[]);
+    let (c, _d, dir, ag) = lab_with_agents(Spec::default(), &[]);
     let objs = cluster_dir(&c, false);
     let announcer = c.announcer().unwrap();
     let pod = |node: &str, ip: &str| {
@@ -438,9 +439,7 @@ fn svc_name_discovers_the_agents_of_the_path() {
         serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
     )
     .unwrap();
-    let o = Command::new("ip")
-        .args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"))
+    let o = in_client(&c)
         .args(["trace", "svc/web", "-n", "default", "--json", "--from-dir"])
         .arg(objs.path())
         .arg("--agent-ca")
@@ -467,10 +466,7 @@ fn agent_serves_neighbours_and_arp_of_its_node() {
         return;
     }
     use hopdump_agent::proto::{ArpReq, NetnsReq};
-    let c = Cluster::build(Spec::default()).unwrap();
-    let d = creds();
-    let dir = d.path().join("c");
-    let ag = agents(&c, &dir, &[]);
+    let (c, _d, dir, ag) = lab_with_agents(Spec::default(), &[]);
     let announcer = c.announcer().unwrap();
     let other = ag.iter().find(|a| a.node != announcer).unwrap();
     // The CLI side, as `trace` uses it, from the client's namespace.
