@@ -199,6 +199,9 @@ pub enum Call {
     Stop(StopReq),
     Neighbours(NetnsReq),
     Arp(ArpReq),
+    /// The node's raw state for a bundle: (file name, text) of every rules backend,
+    /// conntrack, links, addresses, routes, policy rules, neighbours and sysctls.
+    NodeState(NetnsReq),
 }
 
 impl Call {
@@ -215,6 +218,7 @@ impl Call {
             Call::Stop(_) => "stop",
             Call::Neighbours(_) => "neighbours",
             Call::Arp(_) => "arp",
+            Call::NodeState(_) => "node_state",
         }
     }
 
@@ -236,6 +240,7 @@ impl Call {
             Call::Stop(r) => serde_json::to_vec(r),
             Call::Neighbours(r) => serde_json::to_vec(r),
             Call::Arp(r) => serde_json::to_vec(r),
+            Call::NodeState(r) => serde_json::to_vec(r),
         };
         // Serialising these plain structs cannot fail (no maps with non-string keys).
         v.unwrap_or_default()
@@ -286,6 +291,7 @@ impl Call {
             }
             "stop" => Call::Stop(json(method, body)?),
             "neighbours" => Call::Neighbours(json(method, body)?),
+            "node_state" => Call::NodeState(json(method, body)?),
             "arp" => {
                 let r: ArpReq = json(method, body)?;
                 if r.duration_ms > 10_000 {
@@ -350,6 +356,7 @@ mod tests {
             }),
             Call::Stop(StopReq { id: "c1".into() }),
             Call::Neighbours(NetnsReq::default()),
+            Call::NodeState(NetnsReq::default()),
             Call::Arp(ArpReq {
                 netns: String::new(),
                 ip: "198.51.100.240".parse().unwrap(),

@@ -169,6 +169,16 @@ impl Handler for NodeHandler {
                 .map_err(|e| e.to_string())?;
                 json(hopdump_node::analysis::arp::responders(&ev))
             }
+            Call::NodeState(r) => {
+                let files = crate::cmd_bundle::node_state(&netns(&r.netns)?)
+                    .map_err(|e| format!("{e:#}"))?;
+                json(
+                    files
+                        .into_iter()
+                        .map(|(n, d)| (n, String::from_utf8_lossy(&d).into_owned()))
+                        .collect::<Vec<(String, String)>>(),
+                )
+            }
             other => Err(format!("{} is not a unary call", other.method())),
         }
     }

@@ -86,7 +86,7 @@ fn run_tool(args: &[&str]) -> String {
 }
 
 /// A node's raw state, read from inside its namespace: (file name, contents).
-fn node_state(netns: &Netns) -> Result<Vec<(String, Vec<u8>)>> {
+pub(crate) fn node_state(netns: &Netns) -> Result<Vec<(String, Vec<u8>)>> {
     let files = crate::node_state::in_netns(netns, || {
         let mut v: Vec<(String, Vec<u8>)> = Vec::new();
         for (name, cmd) in [
@@ -185,13 +185,12 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         .filter(|n| matches!(n.access, Access::Local) && n.agent_addr.is_none())
         .map(|n| (n.name, n.netns))
         .collect();
-    let agent_nodes: Vec<String> = a
+    let agent_nodes: Vec<(String, std::net::SocketAddr)> = a
         .trace
         .nodes
         .iter()
         .filter_map(|s| plan::parse_node(s).ok())
-        .filter(|n| n.agent_addr.is_some())
-        .map(|n| n.name)
+        .filter_map(|n| Some((n.name, n.agent_addr?)))
         .collect();
     let t = crate::cmd_trace::execute(&mut a.trace, None)?;
     let out = std::fs::OpenOptions::new()
@@ -241,12 +240,52 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
             )),
         }
     }
-    for n in agent_nodes {
-        nodes.push((
-            n,
-            "agent".into(),
-            "evidence through its agent; raw dumps are not fetched through agents".into(),
-        ));
+    // Through agents: the same raw state, read on each node by its agent. (Nodes found from
+    // the cluster by `svc/NAME` are in `a.trace.nodes` now too.)
+    let mut agent_nodes = agent_nodes;
+    for s in &a.trace.nodes {
+        if let Ok(n) = plan::parse_node(s)
+            && let Some(addr) = n.agent_addr
+            && !agent_nodes.iter().any(|(x, _)| *x == n.name)
+        {
+            agent_nodes.push((n.name, addr));
+        }
+    }
+    if !agent_nodes.is_empty() {
+        let opts = a.trace.agent_creds().client_options()?;
+        for (n, addr) in agent_nodes {
+            let got = match crate::trace::remote::connect(&n, addr, &opts) {
+                Access::Agent(r) => r
+                    .client
+                    .call::<Vec<(String, String)>>(&hopdump_agent::Call::NodeState(
+                        hopdump_agent::proto::NetnsReq::default(),
+                    ))
+                    .map_err(|e| e.to_string()),
+                Access::Down(why) => Err(why),
+                Access::Local => Err("not an agent".into()),
+            };
+            match got {
+                Ok(fs) => {
+                    for (f, text) in fs {
+                        if f.contains('/') || f.starts_with('.') {
+                            continue;
+                        }
+                        add(
+                            &mut tar,
+                            &mut files,
+                            &format!("nodes/{n}/{f}"),
+                            text.as_bytes(),
+                        )?;
+                    }
+                    nodes.push((
+                        n,
+                        format!("agent {addr}"),
+                        "raw state collected by its agent".into(),
+                    ));
+                }
+                Err(e) => nodes.push((n, format!("agent {addr}"), format!("not collected: {e}"))),
+            }
+        }
     }
     if let Some(dir) = &a.trace.from_dir {
         for e in walk(dir)? {

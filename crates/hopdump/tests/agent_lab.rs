@@ -514,3 +514,52 @@ fn agent_serves_neighbours_and_arp_of_its_node() {
     assert!(arr.iter().any(|n| n["ip"] == "198.51.100.10"), "{neigh}");
     assert!(!arr.iter().any(|n| n["ip"] == lb.to_string()), "{neigh}");
 }
+
+#[test]
+fn bundle_collect_through_agents_holds_each_nodes_raw_state() {
+    if !lab_allowed() {
+        return;
+    }
+    let (c, d, dir, ag) = lab_with_agents(Spec::default(), &[]);
+    let out = d.path().join("b.tar.gz");
+    let mut cmd = in_client(&c);
+    cmd.args(["bundle", "collect"])
+        .arg(format!("{}:80/tcp", c.lb(false)))
+        .arg("--json")
+        .arg("-o")
+        .arg(&out)
+        .arg("--agent-ca")
+        .arg(dir.join("ca.pem"))
+        .arg("--agent-token-file")
+        .arg(dir.join("token"));
+    for a in &ag {
+        cmd.arg("--node")
+            .arg(format!("{}=agent:{}", a.node, a.addr));
+    }
+    let live = parse(&cmd.output().unwrap());
+    assert_eq!(live.verdict.code, "ok");
+    let list = Command::new("tar").arg("tzf").arg(&out).output().unwrap();
+    let names = String::from_utf8_lossy(&list.stdout).into_owned();
+    for n in &c.nodes {
+        for f in [
+            "iptables-nft.txt",
+            "nft.json",
+            "conntrack.txt",
+            "routes.json",
+            "sysctls.txt",
+        ] {
+            assert!(
+                names.contains(&format!("nodes/{}/{f}", n.name)),
+                "{f}: {names}"
+            );
+        }
+    }
+    let off = parse(
+        &hopdump()
+            .args(["diagnose", "--json"])
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(off.verdict, live.verdict);
+}
