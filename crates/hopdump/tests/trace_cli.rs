@@ -20,7 +20,18 @@ fn bad_arguments_exit_2_with_one_line() {
         ),
         (
             vec!["trace", "198.51.100.240:80", "--node", "n1=agent:x"],
-            "agents",
+            "agent address must be IP:PORT",
+        ),
+        (
+            vec![
+                "trace",
+                "198.51.100.240:80",
+                "--node",
+                "n1=agent:192.0.2.1:7443",
+                "--agent-ca",
+                "/nonexistent/ca.pem",
+            ],
+            "/nonexistent/ca.pem",
         ),
         (
             vec![
