@@ -87,7 +87,8 @@ fn drop_values(line: &str, keys: &[&str]) -> String {
 }
 
 /// Conntrack entries that live longer than the test (timeout > 300 s), without timeouts,
-/// counters and use counts, and without any flow of the probes (from the client).
+/// counters and use counts, without any flow of the probes (from the client) and without the
+/// kernel's multicast membership reports.
 fn conntrack(ns: &str, family: &str) -> String {
     let probes = [CLIENT4.to_string(), CLIENT6.to_string()];
     let mut lines: Vec<String> = ns_run(ns, &["conntrack", "-L", "-f", family])
@@ -98,7 +99,11 @@ fn conntrack(ns: &str, family: &str) -> String {
                 .nth(2)
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
+            // The kernel's own IGMP/MLD reports (multicast group joins of new interfaces)
+            // come and go on their own; they are not state anyone set.
+            let multicast = l.contains("dst=224.0.0.") || l.contains("dst=ff02:");
             timeout > 300
+                && !multicast
                 && !probes
                     .iter()
                     .any(|p| l.contains(&format!("src={p} ")) || l.contains(&format!("dst={p} ")))
