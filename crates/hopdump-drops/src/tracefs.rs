@@ -136,7 +136,8 @@ impl Reaper {
         // syscalls on memory prepared before the fork, then _exit()s.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // SAFETY: see above (close, sigaction-free signal ignore, read, open, write, rmdir).
+            // SAFETY: see above (close, sigaction-free signal ignore, read, open, write, rmdir,
+            // nanosleep: all async-signal-safe).
             unsafe {
                 // Ctrl-C reaches the whole process group: the reaper must outlive it.
                 libc::signal(libc::SIGINT, libc::SIG_IGN);
@@ -169,7 +170,24 @@ impl Reaper {
                     libc::write(fd, b"0".as_ptr().cast(), 1);
                     libc::close(fd);
                 }
-                libc::rmdir(dir_c.as_ptr());
+                // The dying process may still hold trace_pipe open for a moment (its files
+                // close one by one at exit): rmdir says EBUSY until then. Retry, bounded.
+                let pause = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 50_000_000,
+                };
+                for _ in 0..200 {
+                    if libc::rmdir(dir_c.as_ptr()) == 0 || *libc::__errno_location() == libc::ENOENT
+                    {
+                        break;
+                    }
+                    let fd = libc::open(enable.as_ptr(), libc::O_WRONLY);
+                    if fd >= 0 {
+                        libc::write(fd, b"0".as_ptr().cast(), 1);
+                        libc::close(fd);
+                    }
+                    libc::nanosleep(&pause, std::ptr::null_mut());
+                }
                 libc::_exit(0);
             }
         }
