@@ -72,13 +72,17 @@ pub enum Command {
     Monitor(Box<crate::cmd_monitor::MonitorArgs>),
 }
 
+/// Where a service's objects come from (svc/NAME): the API server or files. Shared by
+/// `trace`, `check` and `monitor`.
 #[derive(Args, Debug, Clone)]
-pub struct TraceArgs {
-    /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT), or svc/NAME (with -n,
-    /// resolved from the cluster: --from-dir, --kubeconfig/--context or in-cluster config).
-    pub target: String,
-    /// Namespace of svc/NAME.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
+pub struct ClusterArgs {
+    /// Namespace of svc/NAME (like kubectl -n).
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        default_value = "default"
+    )]
     pub namespace: String,
     /// Read the cluster's objects from `kubectl get … -o json|yaml` files or a
     /// `kubectl cluster-info dump` tree instead of the API server.
@@ -90,6 +94,29 @@ pub struct TraceArgs {
     /// kubeconfig context to use.
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster's objects: from `--from-dir`, else live (with speakers' logs if `logs`).
+    pub fn load(&self, logs: bool) -> anyhow::Result<hopdump_kube::ClusterView> {
+        Ok(match &self.from_dir {
+            Some(dir) => hopdump_kube::load_dir(dir)?,
+            None => hopdump_kube::load_live(&hopdump_kube::LiveOptions {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+                logs,
+            })?,
+        })
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TraceArgs {
+    /// The LoadBalancer service: IP:PORT[/tcp|/udp] (IPv6: [IP]:PORT), or svc/NAME (with -n,
+    /// resolved from the cluster: --from-dir, --kubeconfig/--context or in-cluster config).
+    pub target: String,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// A node: NAME=netns:NS (a network namespace on this host), NAME=local, or
     /// NAME=agent:IP:PORT (its `hopdump agent`; see --agent-ca) (repeatable).
     #[arg(long = "node", value_name = "NAME=netns:NS|local|agent:IP:PORT")]

@@ -175,7 +175,7 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
     let service = target_given
         .strip_prefix("svc/")
         .or_else(|| target_given.strip_prefix("service/"))
-        .map(|n| format!("{}/{n}", a.trace.namespace));
+        .map(|n| format!("{}/{n}", a.trace.cluster.namespace));
     // Nodes to read raw state from: those given on this host.
     let local: Vec<(String, Netns)> = a
         .trace
@@ -287,7 +287,7 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
             }
         }
     }
-    if let Some(dir) = &a.trace.from_dir {
+    if let Some(dir) = &a.trace.cluster.from_dir {
         for e in walk(dir)? {
             let rel = e.strip_prefix(dir).unwrap_or(&e).display().to_string();
             let data = std::fs::read(&e).with_context(|| format!("reading {}", e.display()))?;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use clap::Args;
 use hopdump_kube::check::{CheckLine, CheckReport, Status};
-use hopdump_kube::{CheckOptions, LiveOptions, Target};
+use hopdump_kube::{CheckOptions, Target};
 use serde::Serialize;
 
 /// Version of the `--json` document.
@@ -20,24 +20,8 @@ pub const CHECK_SCHEMA: &str = "hopdump.check/1";
 pub struct CheckArgs {
     /// What to check: svc/NAME (or service/NAME, NS/NAME) or a LoadBalancer IP.
     pub target: String,
-    /// Namespace of the service (like kubectl -n).
-    #[arg(
-        short = 'n',
-        long = "namespace",
-        value_name = "NS",
-        default_value = "default"
-    )]
-    pub namespace: String,
-    /// Read the cluster from a directory of `kubectl get KIND -A -o json|yaml` files or a
-    /// `kubectl cluster-info dump` tree instead of the API server.
-    #[arg(long = "from-dir", value_name = "DIR")]
-    pub from_dir: Option<PathBuf>,
-    /// kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// kubeconfig context to use.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: crate::cli::ClusterArgs,
     /// The client that should get through (NetworkPolicies, loadBalancerSourceRanges).
     #[arg(long = "client-ip", value_name = "IP")]
     pub client_ip: Option<IpAddr>,
@@ -124,15 +108,8 @@ fn parse_target(t: &str, ns: &str) -> Result<Target> {
 }
 
 pub fn run(args: CheckArgs) -> Result<ExitCode> {
-    let target = parse_target(&args.target, &args.namespace)?;
-    let view = match &args.from_dir {
-        Some(dir) => hopdump_kube::load_dir(dir)?,
-        None => hopdump_kube::load_live(&LiveOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            logs: args.logs,
-        })?,
-    };
+    let target = parse_target(&args.target, &args.cluster.namespace)?;
+    let view = args.cluster.load(args.logs)?;
     let opts = CheckOptions {
         client_ip: args.client_ip,
         expect_iface: args.expect_iface.clone(),

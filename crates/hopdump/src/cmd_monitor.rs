@@ -34,19 +34,8 @@ pub struct MonitorArgs {
     /// svc/NAME: every port of that LoadBalancer service (tcp/udp), resolved once at start.
     #[arg(required = true, value_name = "TARGET")]
     pub targets: Vec<String>,
-    /// Namespace of svc/NAME.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
-    pub namespace: String,
-    /// Read the cluster's objects for svc/NAME from `kubectl get … -o json|yaml` files or a
-    /// `kubectl cluster-info dump` tree instead of the API server.
-    #[arg(long = "from-dir", value_name = "DIR")]
-    pub from_dir: Option<PathBuf>,
-    /// kubeconfig file for svc/NAME (default: $KUBECONFIG, ~/.kube/config, in-cluster config).
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// kubeconfig context to use.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
+    #[command(flatten)]
+    pub cluster: crate::cli::ClusterArgs,
     /// Time between probe rounds: seconds or with a unit (500ms, 5s, 1m).
     #[arg(long, default_value = "5s", value_name = "D")]
     pub interval: String,
@@ -234,17 +223,10 @@ fn service_targets(
 ) -> Result<Vec<Target>> {
     let v = match view {
         Some(v) => v,
-        None => view.insert(match &a.from_dir {
-            Some(dir) => hopdump_kube::load_dir(dir)?,
-            None => hopdump_kube::load_live(&hopdump_kube::LiveOptions {
-                kubeconfig: a.kubeconfig.clone(),
-                context: a.context.clone(),
-                logs: false,
-            })?,
-        }),
+        None => view.insert(a.cluster.load(false)?),
     };
-    let svc = hopdump_kube::resolve_service(v, &a.namespace, name)?;
-    let ns = &a.namespace;
+    let svc = hopdump_kube::resolve_service(v, &a.cluster.namespace, name)?;
+    let ns = &a.cluster.namespace;
     let ip = svc.lb_ip.with_context(|| {
         format!("service {ns}/{name} has no LoadBalancer IP assigned (status.loadBalancer.ingress is empty)")
     })?;

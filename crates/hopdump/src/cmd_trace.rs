@@ -1105,21 +1105,14 @@ fn resolve_svc_target(
         return Ok(None);
     };
     let name = name.to_string();
-    let view = match &args.from_dir {
-        Some(dir) => hopdump_kube::load_dir(dir)?,
-        None => hopdump_kube::load_live(&hopdump_kube::LiveOptions {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            logs: false,
-        })?,
-    };
-    let svc = hopdump_kube::resolve_service(&view, &args.namespace, &name)?;
+    let view = args.cluster.load(false)?;
+    let svc = hopdump_kube::resolve_service(&view, &args.cluster.namespace, &name)?;
     let ip = svc
         .lb_ip
-        .with_context(|| format!("service {}/{name} has no LoadBalancer IP assigned (status.loadBalancer.ingress is empty)", args.namespace))?;
+        .with_context(|| format!("service {}/{name} has no LoadBalancer IP assigned (status.loadBalancer.ingress is empty)", args.cluster.namespace))?;
     let port = svc
         .primary()
-        .with_context(|| format!("service {}/{name} has no ports", args.namespace))?;
+        .with_context(|| format!("service {}/{name} has no ports", args.cluster.namespace))?;
     let proto = match port.protocol {
         hopdump_kube::model::Protocol::Udp => "udp",
         _ => "tcp",
@@ -1129,7 +1122,7 @@ fn resolve_svc_target(
         std::net::IpAddr::V6(v) => format!("[{v}]:{}/{proto}", port.port),
     };
     let target = hopdump_kube::Target::Service {
-        namespace: args.namespace.clone(),
+        namespace: args.cluster.namespace.clone(),
         name,
     };
     Ok(Some((view, target)))
