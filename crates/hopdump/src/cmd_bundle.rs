@@ -15,7 +15,6 @@ use hopdump_capture::Netns;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::TraceArgs;
-use crate::trace::plan;
 use crate::trace::remote::Access;
 
 /// Schema of `manifest.json`.
@@ -176,22 +175,6 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         .strip_prefix("svc/")
         .or_else(|| target_given.strip_prefix("service/"))
         .map(|n| format!("{}/{n}", a.trace.cluster.namespace));
-    // Nodes to read raw state from: those given on this host.
-    let local: Vec<(String, Netns)> = a
-        .trace
-        .nodes
-        .iter()
-        .filter_map(|s| plan::parse_node(s).ok())
-        .filter(|n| matches!(n.access, Access::Local) && n.agent_addr.is_none())
-        .map(|n| (n.name, n.netns))
-        .collect();
-    let agent_nodes: Vec<(String, std::net::SocketAddr)> = a
-        .trace
-        .nodes
-        .iter()
-        .filter_map(|s| plan::parse_node(s).ok())
-        .filter_map(|n| Some((n.name, n.agent_addr?)))
-        .collect();
     let t = crate::cmd_trace::execute(&mut a.trace, None)?;
     let out = std::fs::OpenOptions::new()
         .write(true)
@@ -220,71 +203,41 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         "trace.json",
         &serde_json::to_vec_pretty(&report)?,
     )?;
-    let cap = std::env::temp_dir().join(format!("hopdump-bundle-{}.pcapng", std::process::id()));
-    t.write_pcapng(&cap, !a.with_payload)?;
-    let bytes = std::fs::read(&cap).context("reading back the capture")?;
-    let _ = std::fs::remove_file(&cap);
-    add(&mut tar, &mut files, "capture.pcapng", &bytes)?;
-    for (name, ns) in &local {
-        match node_state(ns) {
+    add(
+        &mut tar,
+        &mut files,
+        "capture.pcapng",
+        &t.pcapng_bytes(!a.with_payload)?,
+    )?;
+    // Each node's raw state: read here, or by its agent over the trace's own connection
+    // (nodes found from the cluster by `svc/NAME` included).
+    for (name, ns, access) in t.nodes() {
+        let (how, got) = match access {
+            Access::Local => (ns.to_string(), node_state(ns).map_err(|e| format!("{e:#}"))),
+            Access::Agent(r) => (
+                format!("agent {}", r.client.addr),
+                r.client
+                    .call::<Vec<(String, String)>>(&hopdump_agent::Call::NodeState(
+                        hopdump_agent::proto::NetnsReq::default(),
+                    ))
+                    .map(|fs| {
+                        fs.into_iter()
+                            .filter(|(f, _)| !f.contains('/') && !f.starts_with('.'))
+                            .map(|(f, text)| (f, text.into_bytes()))
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string()),
+            ),
+            Access::Down(why) => ("agent".into(), Err(why.clone())),
+        };
+        match got {
             Ok(fs) => {
                 for (f, data) in fs {
                     add(&mut tar, &mut files, &format!("nodes/{name}/{f}"), &data)?;
                 }
-                nodes.push((name.clone(), ns.to_string(), "raw state collected".into()));
+                nodes.push((name.to_string(), how, "raw state collected".into()));
             }
-            Err(e) => nodes.push((
-                name.clone(),
-                ns.to_string(),
-                format!("not collected: {e:#}"),
-            )),
-        }
-    }
-    // Through agents: the same raw state, read on each node by its agent. (Nodes found from
-    // the cluster by `svc/NAME` are in `a.trace.nodes` now too.)
-    let mut agent_nodes = agent_nodes;
-    for s in &a.trace.nodes {
-        if let Ok(n) = plan::parse_node(s)
-            && let Some(addr) = n.agent_addr
-            && !agent_nodes.iter().any(|(x, _)| *x == n.name)
-        {
-            agent_nodes.push((n.name, addr));
-        }
-    }
-    if !agent_nodes.is_empty() {
-        let opts = a.trace.agent_creds().client_options()?;
-        for (n, addr) in agent_nodes {
-            let got = match crate::trace::remote::connect(&n, addr, &opts) {
-                Access::Agent(r) => r
-                    .client
-                    .call::<Vec<(String, String)>>(&hopdump_agent::Call::NodeState(
-                        hopdump_agent::proto::NetnsReq::default(),
-                    ))
-                    .map_err(|e| e.to_string()),
-                Access::Down(why) => Err(why),
-                Access::Local => Err("not an agent".into()),
-            };
-            match got {
-                Ok(fs) => {
-                    for (f, text) in fs {
-                        if f.contains('/') || f.starts_with('.') {
-                            continue;
-                        }
-                        add(
-                            &mut tar,
-                            &mut files,
-                            &format!("nodes/{n}/{f}"),
-                            text.as_bytes(),
-                        )?;
-                    }
-                    nodes.push((
-                        n,
-                        format!("agent {addr}"),
-                        "raw state collected by its agent".into(),
-                    ));
-                }
-                Err(e) => nodes.push((n, format!("agent {addr}"), format!("not collected: {e}"))),
-            }
+            Err(e) => nodes.push((name.to_string(), how, format!("not collected: {e}"))),
         }
     }
     if let Some(dir) = &a.trace.cluster.from_dir {

@@ -991,8 +991,18 @@ fn write_pcapng(
     infos: &[hopdump_capture::PointInfo],
     frames: &[Captured],
 ) -> Result<()> {
-    let mut w =
+    let w =
         hopdump_capture::CaptureWriter::create(path, hopdump_capture::FileFormat::for_path(path))?;
+    write_capture(w, hops, infos, frames)
+}
+
+/// One interface per hop (`node/iface`), then every frame in time order.
+fn write_capture(
+    mut w: hopdump_capture::CaptureWriter,
+    hops: &[HopPlan],
+    infos: &[hopdump_capture::PointInfo],
+    frames: &[Captured],
+) -> Result<()> {
     for (h, i) in hops.iter().zip(infos) {
         w.add_interface(&hopdump_capture::WriterInterface {
             name: h.label(),
@@ -1007,6 +1017,23 @@ fn write_pcapng(
     }
     w.finish(None)?;
     Ok(())
+}
+
+/// A byte buffer a `CaptureWriter` can own while the caller keeps a handle on it.
+#[derive(Clone, Default)]
+struct SharedBuf(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("capture buffer poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn render_finding(out: &mut String, f: &Finding, head: &str) {
@@ -1182,33 +1209,64 @@ pub(crate) struct TraceRun {
     infos: Vec<hopdump_capture::PointInfo>,
     frames: Vec<Captured>,
     agents: Vec<String>,
+    nodes: Vec<NodeSpec>,
 }
 
 impl TraceRun {
-    /// Write every hop's frames as one pcapng; `snap` cuts each frame (headers only).
-    pub fn write_pcapng(&self, path: &std::path::Path, headers_only: bool) -> Result<()> {
-        if !headers_only {
-            return write_pcapng(path, &self.hops, &self.infos, &self.frames);
-        }
-        let cut: Vec<Captured> = self
-            .frames
+    /// Write every hop's frames as one pcapng.
+    pub fn write_pcapng(&self, path: &std::path::Path) -> Result<()> {
+        write_pcapng(path, &self.hops, &self.infos, &self.frames)
+    }
+
+    /// The same capture in memory (for a bundle); `headers_only` cuts every frame after its
+    /// innermost transport header.
+    pub fn pcapng_bytes(&self, headers_only: bool) -> Result<Vec<u8>> {
+        let cut: Vec<Captured>;
+        let frames = if headers_only {
+            cut = self
+                .frames
+                .iter()
+                .map(|f| {
+                    let link = self
+                        .infos
+                        .get(f.point)
+                        .map(|i| LinkType::from_linktype(i.linktype))
+                        .unwrap_or(LinkType::Ethernet);
+                    let n = collect::headers_len(link, &f.data);
+                    Captured {
+                        point: f.point,
+                        ts_ns: f.ts_ns,
+                        orig_len: f.orig_len,
+                        data: f.data[..n.min(f.data.len())].to_vec(),
+                    }
+                })
+                .collect();
+            &cut
+        } else {
+            &self.frames
+        };
+        let buf = SharedBuf::default();
+        let w = hopdump_capture::CaptureWriter::to_writer(
+            std::path::Path::new("bundle capture"),
+            Box::new(buf.clone()),
+            hopdump_capture::FileFormat::PcapNg,
+        )?;
+        write_capture(w, &self.hops, &self.infos, frames)?;
+        let bytes = std::mem::take(
+            &mut *buf
+                .0
+                .lock()
+                .map_err(|_| anyhow::anyhow!("capture buffer poisoned"))?,
+        );
+        Ok(bytes)
+    }
+
+    /// The nodes of the trace: name, namespace, and how they were reached (here, or their
+    /// agent's connection, or why not).
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, &Netns, &remote::Access)> {
+        self.nodes
             .iter()
-            .map(|f| {
-                let link = self
-                    .infos
-                    .get(f.point)
-                    .map(|i| LinkType::from_linktype(i.linktype))
-                    .unwrap_or(LinkType::Ethernet);
-                let n = collect::headers_len(link, &f.data);
-                Captured {
-                    point: f.point,
-                    ts_ns: f.ts_ns,
-                    orig_len: f.orig_len,
-                    data: f.data[..n.min(f.data.len())].to_vec(),
-                }
-            })
-            .collect();
-        write_pcapng(path, &self.hops, &self.infos, &cut)
+            .map(|n| (n.name.as_str(), &n.netns, &n.access))
     }
 
     pub fn exit_code(&self) -> ExitCode {
@@ -1300,6 +1358,7 @@ pub(crate) fn execute(args: &mut TraceArgs, tui: Option<Tui>) -> Result<TraceRun
         infos,
         frames,
         agents: p.agents,
+        nodes: p.nodes.into_iter().map(|(n, _)| n).collect(),
     })
 }
 
@@ -1360,7 +1419,7 @@ pub fn run(mut args: TraceArgs) -> Result<ExitCode> {
         execute(&mut args, None)?
     };
     if let Some(path) = &args.write {
-        t.write_pcapng(path, false)?;
+        t.write_pcapng(path)?;
     }
     if let Some(path) = &args.report {
         let r =
