@@ -36,24 +36,20 @@ fn collect(c: &Cluster, out: &Path, extra: &[&str]) -> TraceReport {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// `diagnose --json` as user nobody (no privilege) when setpriv is there.
+/// `diagnose --json` as user nobody, without any capability (util-linux's setpriv).
 fn diagnose(bundle: &Path) -> TraceReport {
     use std::os::unix::fs::PermissionsExt;
+    require("setpriv");
     std::fs::set_permissions(bundle, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = if Command::new("setpriv").arg("--version").output().is_ok() {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-        ])
-        .arg(env!("CARGO_BIN_EXE_hopdump"));
-        c
-    } else {
-        hopdump()
-    };
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        "--",
+    ])
+    .arg(env!("CARGO_BIN_EXE_hopdump"));
     let o = cmd
         .args(["diagnose", "--json"])
         .arg(bundle)

@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+use common::wait_ready;
 
 use std::io::Read;
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -58,24 +58,6 @@ fn send_udp(lab: &Lab, port: u16) {
         s.send_to(b"hopdump drops", ("203.0.113.2", port)).unwrap();
     })
     .unwrap();
-}
-
-fn wait_ready(child: &mut Child, path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("hopdump exited {st} before it was ready: {err}");
-        }
-        assert!(Instant::now() < deadline, "no ready file after 20 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// hopdump's programs still loaded, by the kernel's program list (and bpftool's, if present).
@@ -153,7 +135,7 @@ fn forward_drop_json_with_filter_and_netns() {
         "port",
         "9999",
     ]);
-    wait_ready(&mut child, &ready);
+    wait_ready(&mut child, &ready, "drops");
     assert!(
         !hopdump_drops::loaded_programs().is_empty(),
         "the tracer is attached"
@@ -205,7 +187,7 @@ fn text_output_and_sigint_leave_nothing_loaded() {
         "host",
         "203.0.113.2",
     ]);
-    wait_ready(&mut child, &ready);
+    wait_ready(&mut child, &ready, "drops");
     send_udp(&lab, 9999);
     // Read the first line, then interrupt.
     let mut stdout = child.stdout.take().unwrap();
@@ -240,7 +222,7 @@ fn sigkill_leaves_nothing_loaded() {
     let dir = tempfile::tempdir().unwrap();
     let ready = dir.path().join("ready");
     let mut child = spawn_drops(&["--ready-file", ready.to_str().unwrap()]);
-    wait_ready(&mut child, &ready);
+    wait_ready(&mut child, &ready, "drops");
     assert!(!hopdump_drops::loaded_programs().is_empty());
     kill(&child, libc::SIGKILL);
     let _ = child.wait().unwrap();

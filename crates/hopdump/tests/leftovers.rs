@@ -11,7 +11,6 @@ mod common;
 use common::*;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -293,27 +292,6 @@ fn signal(child: &Child, sig: i32) {
     unsafe { libc::kill(child.id() as i32, sig) };
 }
 
-fn wait_file(child: &mut Child, path: &Path, case: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("{case}: hopdump exited {st} before it was ready: {err}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{case}: no ready file after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// For subcommands without a ready file: ready once the kernel lists hopdump's BPF program
 /// (`trace` loads the drops tracer after its captures are up).
 fn wait_bpf_loaded(child: &mut Child, b: &Before, case: &str) {
@@ -366,7 +344,7 @@ fn case(c: &Cluster, name: &str, args: &[String], ready: Ready, normal_args: &[&
         let mut child = spawn(&a);
         let pid = child.id();
         match ready {
-            Ready::File => wait_file(&mut child, &ready_path, &case),
+            Ready::File => wait_ready(&mut child, &ready_path, &case),
             Ready::Bpf if end != End::Normal => wait_bpf_loaded(&mut child, &b, &case),
             _ => {}
         }

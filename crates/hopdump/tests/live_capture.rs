@@ -36,28 +36,8 @@ fn start_capture(args: &[&str], ready: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_ready(&mut child, ready);
+    wait_ready(&mut child, ready, "capture");
     child
-}
-
-/// Wait for the ready file (the capture's own signal), failing if hopdump exits first.
-fn wait_ready(child: &mut Child, path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !path.exists() {
-        if let Some(st) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            panic!("hopdump exited {st} before it was ready: {err}");
-        }
-        assert!(Instant::now() < deadline, "no ready file after 20 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn send_udp(lab: &Lab, from: &str, to: &str, port: u16, n: usize) {
@@ -469,7 +449,7 @@ fn full_disk_leaves_a_valid_file_with_everything_before() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_ready(&mut child, &ready);
+    wait_ready(&mut child, &ready, "capture");
     let to = "192.0.2.2".to_string();
     lab.within("a", move || {
         let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
@@ -607,7 +587,7 @@ fn closed_pipe_is_not_an_error() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_ready(&mut child, &ready);
+    wait_ready(&mut child, &ready, "capture");
     // Keep traffic coming: hopdump learns the reader left on its next write (as tcpdump does).
     let deadline = Instant::now() + Duration::from_secs(10);
     while child.try_wait().unwrap().is_none() && Instant::now() < deadline {

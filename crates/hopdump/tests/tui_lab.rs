@@ -70,13 +70,8 @@ fn trace_tui_shows_hops_verdict_and_quits_cleanly() {
     let mut line = format!(
         "{} trace {}:80/tcp --tui --client netns:{}",
         env!("CARGO_BIN_EXE_hopdump"),
-        c.lab().ns("client").replace('\'', ""),
+        c.lb(false),
         c.lab().ns("client")
-    );
-    line = line.replacen(
-        &format!("{}:80", c.lab().ns("client")),
-        &format!("{}:80", c.lb(false)),
-        1,
     );
     for n in &c.nodes {
         line.push_str(&format!(" --node {}=netns:{}", n.name, c.lab().ns(&n.ns)));

@@ -147,3 +147,24 @@ pub fn cluster_dir(c: &hopdump_testkit::lab::Cluster, deny: bool) -> tempfile::T
     .unwrap();
     dir
 }
+
+/// Wait for a subcommand's ready file (its own signal), failing with its stderr if it exits
+/// first; `what` names the case in messages.
+pub fn wait_ready(child: &mut std::process::Child, path: &Path, what: &str) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        if let Some(st) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).unwrap();
+            }
+            panic!("{what}: hopdump exited {st} before it was ready: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: no ready file after 30 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
