@@ -454,6 +454,43 @@ fn stream_id() -> String {
         .unwrap_or_else(|_| format!("{}-{}", std::process::id(), unix_ms()))
 }
 
+/// The live view's counters and packet lines, from copies of the captured frames, until the
+/// capture ends (its sender goes away).
+fn feed_live_view(
+    tx: &Tui,
+    m: &Matcher,
+    links: &[LinkType],
+    frames: &std::sync::mpsc::Receiver<(usize, u32, Vec<u8>)>,
+) {
+    let mut counts: Vec<HopCounts> = vec![HopCounts::default(); links.len()];
+    let send_counts = |counts: &[HopCounts]| {
+        for (hop, c) in counts.iter().enumerate() {
+            let _ = tx.send(hopdump_tui::TuiEvent::Counts {
+                hop,
+                counts: c.into(),
+            });
+        }
+    };
+    let mut last = Instant::now();
+    for (point, orig_len, data) in frames {
+        let link = links.get(point).copied().unwrap_or(LinkType::Ethernet);
+        let (Some(seen), Some(c)) = (m.classify(link, &data, orig_len), counts.get_mut(point))
+        else {
+            continue;
+        };
+        collect::count(c, &seen, link, &data, orig_len);
+        let _ = tx.send(hopdump_tui::TuiEvent::Packet {
+            hop: point,
+            line: collect::packet_line(link, &data, orig_len),
+        });
+        if last.elapsed() > Duration::from_millis(100) {
+            last = Instant::now();
+            send_counts(&counts);
+        }
+    }
+    send_counts(&counts);
+}
+
 /// Steps 2-4: capture all hops (here and through agents) and trace drops, probe, stop.
 fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Observed> {
     let filter = capture_filter(&p.ev);
@@ -617,8 +654,10 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             window_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         },
     );
-    // The live view counts as frames arrive (the verdict recounts everything after).
-    let live_view = p.tui.clone().zip(p.ev.target).map(|(tx, target)| {
+    // The live view counts and prints frames on its own thread, fed copies through a bounded
+    // queue the capture loop never waits on (the view is best effort; the verdict recounts
+    // everything after the window).
+    let live_feed = p.tui.clone().zip(p.ev.target).map(|(tx, target)| {
         let m = Matcher {
             target,
             client: p.ev.client,
@@ -629,7 +668,9 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             .iter()
             .map(|i| LinkType::from_linktype(i.linktype))
             .collect();
-        (tx, m, links)
+        let (feed, frames) = std::sync::mpsc::sync_channel::<(usize, u32, Vec<u8>)>(4096);
+        std::thread::spawn(move || feed_live_view(&tx, &m, &links, &frames));
+        feed
     });
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -638,40 +679,10 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         let Some(live) = live else {
             return (frames, Ok(Vec::new()));
         };
-        let mut counts: Vec<HopCounts> = Vec::new();
-        let mut last = Instant::now();
         let stats = live.run(&stop2, |f| {
             let point = local[f.point];
-            if let Some((tx, m, links)) = &live_view {
-                let link = links.get(point).copied().unwrap_or(LinkType::Ethernet);
-                if let Some(seen) = m.classify(link, f.data, f.orig_len) {
-                    if counts.len() <= point {
-                        counts.resize(point + 1, HopCounts::default());
-                    }
-                    collect::count(&mut counts[point], &seen, link, f.data, f.orig_len);
-                    let mut out = Vec::new();
-                    hopdump_wire::write_text(
-                        &mut out,
-                        link,
-                        f.data,
-                        f.orig_len,
-                        &hopdump_wire::TextOptions::numeric(),
-                        &hopdump_wire::NoNames,
-                    );
-                    let _ = tx.send(hopdump_tui::TuiEvent::Packet {
-                        hop: point,
-                        line: String::from_utf8_lossy(&out).trim_end().to_string(),
-                    });
-                    if last.elapsed() > Duration::from_millis(100) {
-                        last = Instant::now();
-                        for (hop, c) in counts.iter().enumerate() {
-                            let _ = tx.send(hopdump_tui::TuiEvent::Counts {
-                                hop,
-                                counts: c.into(),
-                            });
-                        }
-                    }
-                }
+            if let Some(feed) = &live_feed {
+                let _ = feed.try_send((point, f.orig_len, f.data.to_vec()));
             }
             frames.push(Captured {
                 point,
@@ -681,14 +692,6 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             });
             frames.len() < 200_000
         });
-        if let Some((tx, _, _)) = &live_view {
-            for (hop, c) in counts.iter().enumerate() {
-                let _ = tx.send(hopdump_tui::TuiEvent::Counts {
-                    hop,
-                    counts: c.into(),
-                });
-            }
-        }
         (frames, stats)
     });
     // Progress on stderr (stdout stays the report): what is armed, and for how long.

@@ -175,18 +175,22 @@ pub fn count(c: &mut HopCounts, s: &Seen, link: LinkType, data: &[u8], orig_len:
         c.icmp_too_big += 1;
     }
     if c.sample.len() < 3 {
-        let mut out = Vec::new();
-        hopdump_wire::write_text(
-            &mut out,
-            link,
-            data,
-            orig_len,
-            &TextOptions::numeric(),
-            &NoNames,
-        );
-        c.sample
-            .push(String::from_utf8_lossy(&out).trim_end().to_string());
+        c.sample.push(packet_line(link, data, orig_len));
     }
+}
+
+/// One packet as tcpdump `-nn` prints it (evidence lines, the live view).
+pub fn packet_line(link: LinkType, data: &[u8], orig_len: u32) -> String {
+    let mut out = Vec::new();
+    hopdump_wire::write_text(
+        &mut out,
+        link,
+        data,
+        orig_len,
+        &TextOptions::numeric(),
+        &NoNames,
+    );
+    String::from_utf8_lossy(&out).trim_end().to_string()
 }
 
 /// Watched flows: client source ports that were not our probes.
@@ -228,21 +232,12 @@ pub fn drop_obs(m: &Matcher, node: &str, ev: &hopdump_drops::DropEvent) -> Optio
     }
     let len = ev.len.max(ev.headers.len() as u32);
     m.classify(LinkType::Raw, &ev.headers, len)?;
-    let mut out = Vec::new();
-    hopdump_wire::write_text(
-        &mut out,
-        LinkType::Raw,
-        &ev.headers,
-        len,
-        &TextOptions::numeric(),
-        &NoNames,
-    );
     Some(DropObs {
         node: node.to_string(),
         iface: ev.iface.clone(),
         reason: ev.reason.clone(),
         location: ev.location_name(),
-        packet: String::from_utf8_lossy(&out).trim_end().to_string(),
+        packet: packet_line(LinkType::Raw, &ev.headers, len),
         count: 1,
     })
 }
