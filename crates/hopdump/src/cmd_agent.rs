@@ -124,12 +124,7 @@ impl Handler for NodeHandler {
                     hopdump_node::conntrack::dump,
                 )
                 .map_err(|e| e.to_string())?;
-                let t = hopdump_engine::Target {
-                    ip: r.dst,
-                    port: r.dport,
-                    proto: hopdump_engine::Proto::Tcp,
-                };
-                json(collect::conntrack(&entries, &t))
+                json(collect::conntrack(&entries, r.dst, r.dport))
             }
             Call::FindPod(r) => json(plan::find_pod_netns(r.ip, &Netns::Current).map(
                 |(ns, name, dev)| PodNetns {

@@ -6,6 +6,7 @@
 //! no privilege — the engine is pure, so the same evidence yields the same verdict.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -180,7 +181,7 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode_0600()
+        .mode(0o600)
         .open(&a.output)
         .with_context(|| format!("creating {}", a.output.display()))?;
     let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
@@ -277,17 +278,6 @@ pub fn collect(mut a: CollectArgs) -> Result<ExitCode> {
         }
     );
     Ok(t.exit_code())
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.mode(0o600)
-    }
 }
 
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {

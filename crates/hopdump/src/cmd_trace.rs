@@ -448,12 +448,6 @@ fn mark_unobserved(p: &mut Planned, node: &str, why: &str) {
     p.ev.missing.push(format!("{node}: {why}"));
 }
 
-fn stream_id() -> String {
-    hopdump_agent::tls::random(16)
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
-        .unwrap_or_else(|_| format!("{}-{}", std::process::id(), unix_ms()))
-}
-
 /// The live view's counters and packet lines, from copies of the captured frames, until the
 /// capture ends (its sender goes away).
 fn feed_live_view(
@@ -560,19 +554,19 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
                 }
             }
             let filter = filter.clone();
-            let (cid, did) = (stream_id(), stream_id());
             std::thread::spawn(move || {
-                let cap = remote::start_capture(&r, points, &filter, bound, &cid);
-                let drops = remote::start_drops(&r, ns, bound, &did);
-                (cap, drops, cid, did)
+                let cap = remote::start_capture(&r, points, &filter, bound);
+                let drops = remote::start_drops(&r, ns, bound);
+                (cap, drops)
             })
         })
         .collect();
+    // (the agent's hops, its armed capture, its armed drop tracing)
     let mut armed_ok = Vec::new();
-    for ((r, idx), h) in groups.iter().zip(armed) {
+    for ((_, idx), h) in groups.iter().zip(armed) {
         let node = p.hops[idx[0]].node.clone();
         match h.join() {
-            Ok((cap, drops, cid, did)) => {
+            Ok((cap, drops)) => {
                 let cap = match cap {
                     Ok(c) => Some(c),
                     Err(e) => {
@@ -592,17 +586,17 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
                         None
                     }
                 };
-                armed_ok.push((r.clone(), idx.clone(), cap, drops, cid, did));
+                armed_ok.push((idx.clone(), cap, drops));
             }
             Err(_) => mark_unobserved(p, &node, "agent thread panicked"),
         }
     }
     let agent_hops: usize = armed_ok
         .iter()
-        .filter(|(_, _, cap, _, _, _)| cap.is_some())
-        .map(|(_, idx, _, _, _, _)| idx.len())
+        .filter(|(_, cap, _)| cap.is_some())
+        .map(|(idx, _, _)| idx.len())
         .sum();
-    let drops_remote = armed_ok.iter().filter(|a| a.3.is_some()).count();
+    let drops_remote = armed_ok.iter().filter(|(_, _, d)| d.is_some()).count();
     // Kernel drop tracing here, on the local nodes (and pods) of the path.
     let mut ns_names: Vec<(u32, String)> = Vec::new();
     for (n, _) in p
@@ -782,15 +776,8 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
     // Agents: stop their streams, then read each to its end (statistics included).
     let collecting: Vec<_> = armed_ok
         .into_iter()
-        .map(|(r, idx, cap, drops, cid, did)| {
+        .map(|(idx, cap, drops)| {
             std::thread::spawn(move || {
-                for id in [cid, did] {
-                    let _ = r
-                        .client
-                        .call::<serde_json::Value>(&hopdump_agent::Call::Stop(
-                            hopdump_agent::proto::StopReq { id },
-                        ));
-                }
                 let cap = cap.map(|c| c.collect());
                 let drops = drops.map(|d| d.collect());
                 (idx, cap, drops)

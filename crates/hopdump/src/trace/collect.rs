@@ -259,13 +259,16 @@ pub fn merge_drops(v: Vec<DropObs>) -> Vec<DropObs> {
     out
 }
 
-/// Conntrack entries of LB-IP:port on a node.
-pub fn conntrack(entries: &[hopdump_node::ctnetlink::CtEntry], t: &Target) -> Vec<CtObs> {
+/// Conntrack entries whose original destination is `dst:dport` (the LB IP and port).
+pub fn conntrack(
+    entries: &[hopdump_node::ctnetlink::CtEntry],
+    dst: IpAddr,
+    dport: u16,
+) -> Vec<CtObs> {
     entries
         .iter()
         .filter_map(|e| {
-            let (dst, dport) = (e.orig.dst, e.orig.dport?);
-            if dst != t.ip || dport != t.port {
+            if e.orig.dst != dst || e.orig.dport? != dport {
                 return None;
             }
             Some(CtObs {

@@ -193,7 +193,7 @@ pub fn conntrack(access: &Access, netns: &Netns, t: &Target) -> Result<Vec<CtObs
         Access::Local => {
             let entries =
                 hopdump_node::in_netns(netns, "conntrack", hopdump_node::conntrack::dump)?;
-            Ok(crate::trace::collect::conntrack(&entries, t))
+            Ok(crate::trace::collect::conntrack(&entries, t.ip, t.port))
         }
         Access::Agent(r) => Ok(r.client.call(&Call::Conntrack(ConntrackReq {
             netns: ns_ref(netns),
@@ -235,21 +235,42 @@ pub struct RemoteCapture {
     pub error: Option<String>,
 }
 
-/// An armed capture on an agent; `collect` reads it to its end.
+/// An agent's timestamp on our clock.
+fn to_our_clock(ts_ns: u64, offset_ns: i64) -> u64 {
+    u64::try_from(i128::from(ts_ns) - i128::from(offset_ns)).unwrap_or(ts_ns)
+}
+
+/// An unguessable name for a stream, for `stop`.
+fn stream_id() -> String {
+    hopdump_agent::tls::random(16)
+        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+        .unwrap_or_else(|_| format!("{}-{:?}", std::process::id(), Instant::now()))
+}
+
+/// Tell the agent to end stream `id` now (it then closes it cleanly, statistics included).
+fn stop(r: &Remote, id: &str) {
+    let _ = r
+        .client
+        .call::<serde_json::Value>(&Call::Stop(hopdump_agent::proto::StopReq {
+            id: id.to_string(),
+        }));
+}
+
+/// An armed capture on an agent; `collect` stops it and reads it to its end.
 pub struct ArmedCapture {
     stream: hopdump_agent::ByteStream,
-    offset_ns: i64,
-    label: String,
+    remote: Arc<Remote>,
+    id: String,
 }
 
 /// Arm captures at `points` on an agent for `window` (returns once they are armed).
 pub fn start_capture(
-    r: &Remote,
+    r: &Arc<Remote>,
     points: Vec<(String, Netns, String)>,
     filter: &str,
     window: Duration,
-    id: &str,
 ) -> Result<ArmedCapture> {
+    let id = stream_id();
     let req = CaptureReq {
         points: points
             .into_iter()
@@ -263,27 +284,28 @@ pub fn start_capture(
         snaplen: 262_144,
         duration_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
         max_frames: 200_000,
-        id: id.to_string(),
+        id: id.clone(),
     };
     let deadline = Instant::now() + window + Duration::from_secs(10);
     let stream = r.client.stream(&Call::Capture(req), deadline)?;
     Ok(ArmedCapture {
         stream,
-        offset_ns: r.offset_ns,
-        label: r.client.label.clone(),
+        remote: r.clone(),
+        id,
     })
 }
 
 impl ArmedCapture {
-    /// Read the pcapng stream to its end: frames on our clock.
+    /// Stop the capture and read its pcapng stream to the end: frames on our clock.
     pub fn collect(self) -> RemoteCapture {
+        stop(&self.remote, &self.id);
         let mut out = RemoteCapture {
             frames: Vec::new(),
             links: Vec::new(),
             error: None,
         };
-        let name = PathBuf::from(format!("agent {}", self.label));
-        let off = self.offset_ns;
+        let name = PathBuf::from(format!("agent {}", self.remote.client.label));
+        let off = self.remote.offset_ns;
         let mut reader =
             match hopdump_capture::FileReader::from_reader(&name, Box::new(self.stream)) {
                 Ok(r) => r,
@@ -295,7 +317,7 @@ impl ArmedCapture {
         let r = reader.for_each(|_, f| {
             out.frames.push(RemoteFrame {
                 point: f.iface,
-                ts_ns: u64::try_from(i128::from(f.ts_ns) - i128::from(off)).unwrap_or(f.ts_ns),
+                ts_ns: to_our_clock(f.ts_ns, off),
                 orig_len: f.orig_len,
                 data: f.data.to_vec(),
             });
@@ -316,15 +338,16 @@ impl ArmedCapture {
 /// Kernel drops on an agent's node (and its pods) for `window`, on our clock.
 pub struct ArmedDrops {
     stream: hopdump_agent::ByteStream,
-    offset_ns: i64,
+    remote: Arc<Remote>,
+    id: String,
 }
 
 pub fn start_drops(
-    r: &Remote,
+    r: &Arc<Remote>,
     ns: Vec<(Netns, String)>,
     window: Duration,
-    id: &str,
 ) -> Result<ArmedDrops> {
+    let id = stream_id();
     let req = DropsReq {
         netns: ns
             .into_iter()
@@ -334,19 +357,22 @@ pub fn start_drops(
             })
             .collect(),
         duration_ms: u64::try_from(window.as_millis()).unwrap_or(u64::MAX),
-        id: id.to_string(),
+        id: id.clone(),
     };
     let deadline = Instant::now() + window + Duration::from_secs(10);
     Ok(ArmedDrops {
         stream: r.client.stream(&Call::Drops(req), deadline)?,
-        offset_ns: r.offset_ns,
+        remote: r.clone(),
+        id,
     })
 }
 
 impl ArmedDrops {
-    /// Read the NDJSON stream to its end.
+    /// Stop the tracing and read its NDJSON stream to the end.
     pub fn collect(self) -> (Vec<hopdump_drops::DropEvent>, Option<String>) {
         use std::io::BufRead;
+        stop(&self.remote, &self.id);
+        let off = self.remote.offset_ns;
         let mut v = Vec::new();
         let mut err = None;
         for line in std::io::BufReader::new(self.stream).lines() {
@@ -354,8 +380,7 @@ impl ArmedDrops {
                 Ok(l) if l.trim().is_empty() => {}
                 Ok(l) => match serde_json::from_str::<DropLine>(&l) {
                     Ok(d) => v.push(hopdump_drops::DropEvent {
-                        time_ns: u64::try_from(i128::from(d.time_ns) - i128::from(self.offset_ns))
-                            .unwrap_or(d.time_ns),
+                        time_ns: to_our_clock(d.time_ns, off),
                         reason_code: d.reason_code,
                         reason: d.reason,
                         location: d.location,
