@@ -94,7 +94,25 @@ fn collect_then_diagnose_elsewhere_gives_the_same_verdict() {
     let live = collect(&c, &b, &[]);
     drop(c);
     assert_eq!(live.verdict.code, "firewall_drop");
-    let off = diagnose(&b);
+    // The verdict is computed again from the evidence, not copied from trace.json: repack
+    // the bundle without it.
+    let stripped = d.path().join("no-report.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&stripped).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in files(&b).into_iter().filter(|(n, _)| n != "trace.json") {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o600);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let off = diagnose(&stripped);
     assert_eq!(
         off.verdict, live.verdict,
         "same verdict, evidence and next steps"
