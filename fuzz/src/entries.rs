@@ -171,7 +171,14 @@ fn explain_all(rules: &NodeRules) {
     let _ = rules.warnings();
     for (flow, ctx) in flows() {
         let e = explain(rules, &flow, &ctx);
-        let _ = serde_json::to_vec(&e);
+        // The JSON of an explanation is derived serialisation of strings, numbers and options
+        // (serde_json writes a non-finite float as null): nothing in it can fail, and under
+        // coverage instrumentation it was 60% of every run. The corpus replay in `cargo test`
+        // (built without `--cfg fuzzing`) still serialises every committed input.
+        #[cfg(not(fuzzing))]
+        let _ = serde_json::to_writer(std::io::sink(), &e);
+        #[cfg(fuzzing)]
+        let _ = e;
     }
 }
 

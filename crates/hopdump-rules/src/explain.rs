@@ -92,7 +92,7 @@ fn describe_stop(path: &[Hit]) -> String {
         Some(h) => {
             let who = match &h.owner.service {
                 Some(s) => format!("{} ({s})", h.owner.kind),
-                None => h.owner.kind.clone(),
+                None => h.owner.kind.to_string(),
             };
             let mut s = format!(
                 "{who} in {} {}/{} rule {}",

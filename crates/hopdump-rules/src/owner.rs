@@ -8,7 +8,7 @@ use serde::Serialize;
 pub struct Owner {
     /// kube-proxy, calico, cilium, kube-router, antrea, flannel, cni-plugins, metallb, docker,
     /// host-firewall.
-    pub kind: String,
+    pub kind: &'static str,
     /// `namespace/name:port` (or `namespace/name` for an unnamed port) when kube-proxy names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
@@ -37,22 +37,22 @@ const KUBE_PROXY_CHAINS: &[&str] = &[
 /// Service named by a kube-proxy comment: "ns/name:port cluster IP", "ns/name:port -> 1.2.3.4:80",
 /// "masquerade traffic for ns/name:port external destinations", "ns/name:port has no endpoints".
 pub fn service_from_comment(comment: &str) -> Option<String> {
+    // Byte tests: this runs for every kube-proxy rule a walk touches.
     comment
-        .split_whitespace()
+        .split_ascii_whitespace()
+        .map(|w| w.trim_end_matches(':'))
         .find(|w| {
-            let w = w.trim_end_matches(':');
             let Some((ns, rest)) = w.split_once('/') else {
                 return false;
             };
             !ns.is_empty()
                 && !rest.is_empty()
                 && ns
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    .bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
                 && rest
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ':' || c == '.')
-                && !rest.contains('/')
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b':' || c == b'.')
         })
         .map(|w| w.to_string())
 }
@@ -84,10 +84,7 @@ pub fn xt_owner(chain: &str, target: Option<&str>, comment: Option<&str>) -> Own
     } else {
         None
     };
-    Owner {
-        kind: kind.into(),
-        service,
-    }
+    Owner { kind, service }
 }
 
 fn xt_kind(chain: &str) -> Option<&'static str> {
@@ -146,10 +143,7 @@ pub fn nft_owner(table: &str, chain: &str, comment: Option<&str>) -> Owner {
     } else {
         None
     };
-    Owner {
-        kind: kind.into(),
-        service,
-    }
+    Owner { kind, service }
 }
 
 #[cfg(test)]

@@ -26,8 +26,78 @@ const MAX_DEPTH: u32 = 64;
 /// copy expensive).
 const MAX_FORKS: u32 = 65_536;
 
+/// Rule evaluations one walk may make, per rule of the node's rule set (at least
+/// `MIN_STEPS`). A real walk evaluates each rule a few times (once per hook and branch that
+/// reaches its chain: kube-proxy's statistic forks give one branch per endpoint, each walking
+/// its endpoint's chain and the forward and postrouting chains, well under 16 rules per rule
+/// the endpoint adds); a rule set whose chains call each other many times over (a DAG whose
+/// paths multiply, which the kernel accepts) would otherwise make one walk take exponential
+/// time. Past the budget, a branch stops where it is and says so.
+const STEPS_PER_RULE: u64 = 16;
+const MIN_STEPS: u64 = 2048;
+
 thread_local! {
     static FORKS_LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_FORKS) };
+    static STEPS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(MIN_STEPS) };
+}
+
+/// Rule evaluations a random fork (statistic, numgen: one branch per endpoint) adds to the
+/// budget: the new branch walks its endpoint's chain, then forward and postrouting.
+const STEPS_PER_RANDOM_BRANCH: u64 = 64;
+
+/// A random fork was taken: its branch brings its own steps.
+fn grant_branch() {
+    STEPS_LEFT.with(|s| s.set(s.get().saturating_add(STEPS_PER_RANDOM_BRANCH)));
+}
+
+/// Take one rule evaluation from the walk's budget; false once it is spent.
+fn step() -> bool {
+    STEPS_LEFT.with(|s| {
+        let left = s.get();
+        s.set(left.saturating_sub(1));
+        left > 0
+    })
+}
+
+/// The chains a walk is inside of, innermost first: a jump to one of them is a loop.
+#[derive(Clone, Copy)]
+pub(crate) struct Calls<'a> {
+    pub(crate) chain: &'a str,
+    pub(crate) up: Option<&'a Calls<'a>>,
+}
+
+impl Calls<'_> {
+    /// Whether `name` is this chain or one of its callers.
+    pub(crate) fn contains(&self, name: &str) -> bool {
+        let mut at = Some(self);
+        while let Some(c) = at {
+            if c.chain == name {
+                return true;
+            }
+            at = c.up;
+        }
+        false
+    }
+
+    /// `A -> B -> C` from the outermost caller.
+    pub(crate) fn path(&self) -> String {
+        let mut names = Vec::new();
+        let mut at = Some(self);
+        while let Some(c) = at {
+            names.push(c.chain);
+            at = c.up;
+        }
+        names.reverse();
+        names.join(" -> ")
+    }
+}
+
+/// What a walk notes when it follows a jump back into a chain it is already in.
+pub(crate) fn loop_note(prefix: &str, calls: &Calls<'_>, target: &str) -> String {
+    format!(
+        "{prefix}: {} -> {target} jumps back into {target} (a loop: the kernel refuses to load a rule set with one, so this dump is not what a kernel runs); the jump is not followed",
+        calls.path()
+    )
 }
 
 /// Take a fork copying `hits` hits from the walk's budget; false once it is spent.
@@ -63,8 +133,8 @@ pub struct Pkt {
 #[derive(Clone, Debug, Serialize)]
 pub struct Hit {
     /// iptables-nft, iptables-legacy, iptables, nft, ipvs.
-    pub source: String,
-    pub hook: String,
+    pub source: &'static str,
+    pub hook: &'static str,
     pub table: String,
     pub chain: String,
     /// 1-based rule number in the chain; 0 for the chain's policy.
@@ -138,6 +208,8 @@ pub(crate) struct St {
     dnat_to: Option<(IpAddr, u16)>,
     hook: &'static str,
     fate: Option<Fate>,
+    /// The walk's step budget ran out on this branch: it was not followed to its end.
+    cut: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -182,8 +254,8 @@ struct Base<'a> {
     r: BaseRef<'a>,
 }
 
-fn xt_source(d: &XtDump) -> String {
-    d.backend.name().to_string()
+fn xt_source(d: &XtDump) -> &'static str {
+    d.backend.name()
 }
 
 /// kube-proxy's meaning of a rule, from its comment and target, with the cause when the rule
@@ -351,6 +423,16 @@ impl NodeRules {
     /// Walk one flow through the node.
     pub fn walk(&self, flow: &Flow, ctx: &NodeContext) -> Vec<Branch> {
         FORKS_LEFT.with(|f| f.set(MAX_FORKS));
+        let rules = self.xt.iter().map(XtDump::rule_count).sum::<usize>()
+            + self
+                .nft
+                .iter()
+                .flat_map(|r| &r.tables)
+                .flat_map(|t| &t.chains)
+                .map(|c| c.rules.len())
+                .sum::<usize>();
+        let steps = (rules as u64).saturating_mul(STEPS_PER_RULE).max(MIN_STEPS);
+        STEPS_LEFT.with(|s| s.set(steps));
         let pkt = Pkt {
             src: flow.src,
             sport: flow.sport,
@@ -379,6 +461,7 @@ impl NodeRules {
             dnat_to: None,
             hook: "prerouting",
             fate: None,
+            cut: false,
         };
         let ipv6 = flow.dst.is_ipv6();
         let mut done = Vec::new();
@@ -466,12 +549,12 @@ impl NodeRules {
             return vec![st];
         };
         let owner = Owner {
-            kind: "kube-proxy".into(),
+            kind: "kube-proxy",
             service: None,
         };
         let base = Hit {
-            source: "ipvs".into(),
-            hook: "input".into(),
+            source: "ipvs",
+            hook: "input",
             table: "ipvs".into(),
             chain: format!(
                 "{} {}",
@@ -571,12 +654,14 @@ impl NodeRules {
                     continue;
                 }
                 let results = match &base.r {
-                    BaseRef::Xt(d, t, c) => self.xt_chain(d, t, c, st, ctx, 0),
-                    BaseRef::Nft(t, c) => self.nft_chain(t, c, st, ctx, 0),
+                    BaseRef::Xt(d, t, c) => self.xt_chain(d, t, c, st, ctx, 0, None),
+                    BaseRef::Nft(t, c) => self.nft_chain(t, c, st, ctx, 0, None),
                 };
                 for (mut s, end) in results {
                     match end {
                         End::Accept => next.push(s),
+                        // Not followed to its end: no policy is applied on a guess.
+                        End::Return if s.cut => next.push(s),
                         End::Return => {
                             let (policy, table, chain, source) = match &base.r {
                                 BaseRef::Xt(d, t, c) => (
@@ -592,18 +677,18 @@ impl NodeRules {
                                         .to_ascii_uppercase(),
                                     format!("{} {}", t.family, t.name),
                                     c.name.clone(),
-                                    "nft".into(),
+                                    "nft",
                                 ),
                             };
                             if policy.eq_ignore_ascii_case("DROP") {
                                 s.hits.push(Hit {
                                     source,
-                                    hook: hook.into(),
+                                    hook,
                                     table,
                                     chain: chain.clone(),
                                     rule: 0,
                                     text: format!(":{chain} DROP"),
-                                    owner: Owner { kind: "host-firewall".into(), service: None },
+                                    owner: Owner { kind: "host-firewall", service: None },
                                     action: "policy DROP".into(),
                                     packets: None,
                                     bytes: None,
@@ -634,6 +719,7 @@ impl NodeRules {
         finished
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn xt_chain(
         &self,
         d: &XtDump,
@@ -642,7 +728,9 @@ impl NodeRules {
         st: St,
         ctx: &NodeContext,
         depth: u32,
+        up: Option<&Calls<'_>>,
     ) -> Vec<(St, End)> {
+        let here = Calls { chain: &c.name, up };
         let mut out = Vec::new();
         if depth > MAX_DEPTH {
             let mut st = st;
@@ -659,8 +747,15 @@ impl NodeRules {
                 out.push((st, End::Return));
                 continue;
             };
+            // A rule whose destination excludes the packet is skipped for free (no match is
+            // parsed): kube-proxy's 20,000-rule KUBE-SERVICES costs the rules that could match.
             if rule.excludes_dst(st.pkt.dst) {
                 work.push((i + 1, st));
+                continue;
+            }
+            if st.cut || !step() {
+                st.cut_here(&format!("{} {} rule {}", t.name, c.name, i + 1));
+                out.push((st, End::Return));
                 continue;
             }
             let mut verdict = Tri::Yes;
@@ -681,6 +776,31 @@ impl NodeRules {
             };
             // The branch where the rule does not match.
             if p_yes < 1.0 || assume.is_some() {
+                // Random forks (statistic: one per endpoint) only count against the budget.
+                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES)
+                    || !may_fork(st.hits.len())
+                {
+                    // Too many branches: follow only the "not matching" side, whole.
+                    if let Some(why) = &assume {
+                        st.assumptions.push(format!(
+                            "{} {} rule {}: {why}; assumed not to match",
+                            t.name,
+                            c.name,
+                            i + 1
+                        ));
+                    }
+                    st.assumptions.push(format!(
+                        "{} {} rule {}: too many branches to follow; assumed not to match",
+                        t.name,
+                        c.name,
+                        i + 1
+                    ));
+                    work.push((i + 1, st));
+                    continue;
+                }
+                if assume.is_none() {
+                    grant_branch();
+                }
                 let mut s = st.clone();
                 s.prob *= 1.0 - if assume.is_some() { 0.0 } else { p_yes };
                 if let Some(why) = &assume {
@@ -690,21 +810,6 @@ impl NodeRules {
                         c.name,
                         i + 1
                     ));
-                }
-                // Random forks (statistic: one per endpoint) only count against the budget.
-                if (assume.is_some() && work.len() + out.len() >= MAX_BRANCHES)
-                    || !may_fork(st.hits.len())
-                {
-                    // Too many branches: follow only the "not matching" side, whole.
-                    s.prob = st.prob;
-                    s.assumptions.push(format!(
-                        "{} {} rule {}: too many branches to follow; assumed not to match",
-                        t.name,
-                        c.name,
-                        i + 1
-                    ));
-                    work.push((i + 1, s));
-                    continue;
                 }
                 work.push((i + 1, s));
             }
@@ -746,7 +851,7 @@ impl NodeRules {
             };
             let hit = Hit {
                 source: xt_source(d),
-                hook: st.hook.into(),
+                hook: st.hook,
                 table: t.name.clone(),
                 chain: c.name.clone(),
                 rule: i + 1,
@@ -823,8 +928,16 @@ impl NodeRules {
                     out.push((st, End::Accept));
                 }
                 name => match t.chain(name) {
+                    Some(sub) if here.contains(&sub.name) => {
+                        st.assumptions.push(loop_note(
+                            &format!("{} {} rule {}", t.name, c.name, i + 1),
+                            &here,
+                            &sub.name,
+                        ));
+                        work.push((i + 1, st));
+                    }
                     Some(sub) => {
-                        for (s, e) in self.xt_chain(d, t, sub, st, ctx, depth + 1) {
+                        for (s, e) in self.xt_chain(d, t, sub, st, ctx, depth + 1, Some(&here)) {
                             match e {
                                 End::Return if tg.goto => out.push((s, End::Return)),
                                 End::Return => work.push((i + 1, s)),
@@ -913,6 +1026,15 @@ impl St {
     fn set_fate(&mut self, f: Fate) {
         self.fate = Some(f);
     }
+    /// The step budget is spent: this branch stops at `at`, noted once.
+    fn cut_here(&mut self, at: &str) {
+        if !self.cut {
+            self.cut = true;
+            self.assumptions.push(format!(
+                "{at}: the walk stopped here, its budget of rule evaluations spent (chains that call each other many times over); the rest of this path is not known"
+            ));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -984,5 +1106,145 @@ mod tests {
             "{hits} hits in {} branches",
             branches.len()
         );
+    }
+
+    /// Fuzz (iptables, 14 s per input): `KUBE-SERVICES` jumping to itself behind unevaluable
+    /// `-m set` matches was followed 64 levels deep on every branch. The kernel refuses a
+    /// table with a loop (ELOOP), so the walk does not follow the jump and says why.
+    #[test]
+    fn regression_walk_chain_loop_not_followed() {
+        let dump = "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j KUBE-SERVICES\n\
+            -A KUBE-SERVICES -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LB\n\
+            -A KUBE-LB -m set --match-set LOCAL dst,dst -j KUBE-SERVICES\n\
+            -A KUBE-SERVICES -j KUBE-SERVICES\nCOMMIT\n";
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        let loops: Vec<&String> = branches
+            .iter()
+            .flat_map(|b| &b.assumptions)
+            .filter(|a| a.contains("a loop"))
+            .collect();
+        assert!(
+            loops
+                .iter()
+                .any(|a| a.contains("PREROUTING -> KUBE-SERVICES -> KUBE-LB -> KUBE-SERVICES")),
+            "{loops:?}"
+        );
+        assert!(
+            loops
+                .iter()
+                .any(|a| a.contains("KUBE-SERVICES -> KUBE-SERVICES jumps back"))
+        );
+        // No path goes deeper than the three chains.
+        for b in &branches {
+            assert!(b.path.len() <= 4, "{:?}", b.path);
+        }
+    }
+
+    /// Chains that each call the next twice (no loop: the kernel loads this) make 2^40 rule
+    /// visits on one path; the walk stops at its step budget and says so.
+    #[test]
+    fn regression_walk_step_budget_on_multiplying_calls() {
+        let mut dump = String::from("*filter\n:INPUT DROP [0:0]\n-A INPUT -j C0\n");
+        for level in 0..40 {
+            for _ in 0..2 {
+                dump.push_str(&format!("-A C{level} -j C{}\n", level + 1));
+            }
+        }
+        dump.push_str("-A C40 -p tcp -j LOG\nCOMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.1:80", None).unwrap();
+        let ctx = NodeContext {
+            local_addrs: vec!["192.0.2.1".parse().unwrap()],
+            local_known: true,
+            ..Default::default()
+        };
+        let branches = rules.walk(&flow, &ctx);
+        assert_eq!(branches.len(), 1);
+        let b = &branches[0];
+        assert!(
+            b.assumptions
+                .iter()
+                .any(|a| a.contains("budget of rule evaluations spent")),
+            "{:?}",
+            b.assumptions
+        );
+        // A cut branch is not claimed dropped by INPUT's policy.
+        assert!(!b.path.iter().any(|h| h.action == "policy DROP"));
+        let budget = (rules.xt[0].rule_count() as u64 * STEPS_PER_RULE).max(MIN_STEPS);
+        assert!(b.path.len() as u64 <= budget, "{} hits", b.path.len());
+    }
+
+    /// The step budget must never cut a real walk: one LoadBalancer Service with 500
+    /// endpoints (a statistic fork each) on a node whose forward path walks 60 policy rules
+    /// (Calico-sized) is followed to every endpoint.
+    #[test]
+    fn step_budget_follows_a_large_service_to_every_endpoint() {
+        let mut nat = String::from(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+             -A PREROUTING -j KUBE-SERVICES\n-A POSTROUTING -j KUBE-POSTROUTING\n\
+             -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n\
+             -A KUBE-POSTROUTING -j MASQUERADE\n\
+             -A KUBE-SERVICES -d 192.0.2.240/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-X\n",
+        );
+        let n = 500;
+        for j in 0..n {
+            let left = n - j;
+            if left > 1 {
+                nat.push_str(&format!(
+                    "-A KUBE-SVC-X -m statistic --mode random --probability {:.11} -j KUBE-SEP-{j}\n",
+                    1.0 / left as f64
+                ));
+            } else {
+                nat.push_str(&format!("-A KUBE-SVC-X -j KUBE-SEP-{j}\n"));
+            }
+            nat.push_str(&format!(
+                "-A KUBE-SEP-{j} -s 10.244.{}.{}/32 -j MARK --set-xmark 0x4000/0x4000\n\
+                 -A KUBE-SEP-{j} -p tcp -m tcp -j DNAT --to-destination 10.244.{}.{}:8080\n",
+                j / 200,
+                2 + j % 200,
+                j / 200,
+                2 + j % 200
+            ));
+        }
+        nat.push_str("COMMIT\n");
+        let mut filter =
+            String::from("*filter\n:FORWARD ACCEPT [0:0]\n-A FORWARD -j cali-FORWARD\n");
+        for r in 0..60 {
+            filter.push_str(&format!(
+                "-A cali-FORWARD -p udp -m udp --dport {} -j DROP\n",
+                1000 + r
+            ));
+        }
+        filter.push_str("COMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &format!("{filter}{nat}")).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.240:80", None).unwrap();
+        let ctx = NodeContext {
+            local_addrs: vec!["192.0.2.11".parse().unwrap()],
+            local_known: true,
+            ..Default::default()
+        };
+        let branches = rules.walk(&flow, &ctx);
+        let mut targets: Vec<&str> = branches
+            .iter()
+            .filter_map(|b| b.dnat_to.as_deref())
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        assert_eq!(targets.len(), n);
+        for b in &branches {
+            assert!(b.assumptions.is_empty(), "{:?}", b.assumptions);
+            assert_eq!(b.fate, Fate::Forwarded);
+        }
     }
 }

@@ -170,7 +170,7 @@ fn iptables_mode_three_services() {
         &flow("192.168.1.240:80", "203.0.113.10:40000"),
         &node(),
     );
-    let hooks: Vec<&str> = web.path.iter().map(|h| h.hook.as_str()).collect();
+    let hooks: Vec<&str> = web.path.iter().map(|h| h.hook).collect();
     let first_forward = hooks.iter().position(|h| *h == "forward").unwrap();
     assert!(
         hooks[..first_forward].iter().all(|h| *h == "prerouting"),
@@ -375,7 +375,7 @@ fn split_backends_are_called_out_and_both_apply() {
     );
     let last = e.branches[0].path.last().unwrap();
     assert_eq!(
-        (last.source.as_str(), last.action.as_str()),
+        (last.source, last.action.as_str()),
         ("iptables-nft", "policy DROP")
     );
 }

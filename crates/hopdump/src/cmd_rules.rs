@@ -23,11 +23,11 @@ fn pct(p: f64) -> String {
 fn hit_line(out: &mut String, h: &Hit, last_hook: &mut String) {
     if *last_hook != h.hook {
         let _ = writeln!(out, "  {}:", h.hook);
-        *last_hook = h.hook.clone();
+        *last_hook = h.hook.to_string();
     }
     let who = match &h.owner.service {
         Some(s) => format!("{} {s}", h.owner.kind),
-        None => h.owner.kind.clone(),
+        None => h.owner.kind.to_string(),
     };
     let rule = if h.rule == 0 {
         "policy".to_string()

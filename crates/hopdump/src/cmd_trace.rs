@@ -667,6 +667,15 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         feed
     });
     let stop = Arc::new(AtomicBool::new(false));
+    // Ctrl-C or SIGTERM ends the window early: what was seen until then is correlated,
+    // diagnosed, printed and written (-w) as usual. A second one ends hopdump at once (130).
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())
+            .context("cannot install signal handler")?;
+        signal_hook::flag::register(sig, interrupted.clone())
+            .context("cannot install signal handler")?;
+    }
     let stop2 = stop.clone();
     let cap = std::thread::spawn(move || {
         let mut frames = Vec::new();
@@ -744,7 +753,7 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         (Instant::now() + min).min(until)
     };
     let mut drops = Vec::new();
-    while Instant::now() < until {
+    while Instant::now() < until && !interrupted.load(Ordering::Relaxed) {
         let left = until.saturating_duration_since(Instant::now());
         match &tracer {
             Some(t) => match t.events().recv_timeout(left.min(Duration::from_millis(50))) {
@@ -773,6 +782,17 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         }
     }
     stop.store(true, Ordering::Relaxed);
+    if interrupted.load(Ordering::Relaxed) {
+        let cut = format!(
+            "window: cut short by a signal after {:.1}s (of {:.1}s); the verdict rests on what was seen until then",
+            t0.elapsed().as_secs_f64(),
+            duration.as_secs_f64()
+        );
+        if p.tui.is_none() {
+            eprintln!("hopdump: {cut}");
+        }
+        p.ev.missing.push(cut);
+    }
     // Agents: stop their streams, then read each to its end (statistics included).
     let collecting: Vec<_> = armed_ok
         .into_iter()

@@ -223,6 +223,70 @@ fn text_output_and_sigterm_leave_valid_output() {
     assert_eq!(stdout(&r).lines().count(), 50);
 }
 
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP each end a `-w` capture with a complete pcapng that
+/// tshark reads, holding every packet captured until then, created 0600.
+#[test]
+fn every_stopping_signal_leaves_a_pcapng_tshark_reads() {
+    if !lab_allowed() {
+        return;
+    }
+    require("tshark");
+    use std::os::unix::fs::PermissionsExt;
+    let lab = two_hosts();
+    let b0 = format!("{}/b0", lab.ns("b"));
+    for (sig, name) in [(2, "SIGINT"), (15, "SIGTERM"), (1, "SIGHUP")] {
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        let out = dir.path().join("cap.pcapng");
+        let child = start_capture(
+            &[
+                "capture",
+                "-i",
+                &format!("b={b0}"),
+                "-w",
+                out.to_str().unwrap(),
+                "--ready-file",
+                ready.to_str().unwrap(),
+                "udp",
+            ],
+            &ready,
+        );
+        send_udp(&lab, "a", "192.0.2.2", 7777, 40);
+        // SAFETY: signalling our own child.
+        unsafe { kill(child.id() as i32, sig) };
+        let o = wait_exit(child);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("b: 40 packets captured"),
+            "{name}: {}",
+            stderr(&o)
+        );
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}");
+        let t = std::process::Command::new("tshark")
+            .arg("-r")
+            .arg(&out)
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "frame.interface_name",
+                "-e",
+                "udp.dstport",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            t.status.success() && t.stderr.is_empty(),
+            "{name}: tshark: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        let rows = String::from_utf8_lossy(&t.stdout).into_owned();
+        assert_eq!(rows.lines().count(), 40, "{name}: {rows}");
+        assert!(rows.lines().all(|l| l == "b\t7777"), "{name}: {rows}");
+    }
+}
+
 #[test]
 fn unknown_interface_and_namespace_are_clear_errors() {
     if !lab_allowed() {

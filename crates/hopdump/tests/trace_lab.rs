@@ -440,3 +440,92 @@ fn trace_service_by_name_with_the_cluster_view() {
         r.verdict.evidence
     );
 }
+
+/// Ctrl-C during the capture window ends the window, not the trace: the verdict is made from
+/// what was seen, printed, and the `-w` pcapng is complete and valid (tshark reads it, 0600).
+#[test]
+fn ctrl_c_ends_the_window_with_a_verdict_and_a_valid_file() {
+    if !lab_allowed() {
+        return;
+    }
+    require("tshark");
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    let mut c = Cluster::build(Fault::ForwardDrop.spec(Spec::default())).unwrap();
+    let a = Fault::ForwardDrop.inject(&mut c).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("trace.pcapng");
+    let mut cmd = hopdump();
+    cmd.args(["trace", &format!("{}:80/tcp", c.lb(false)), "--json"])
+        .args(["--duration", "60s", "-w"])
+        .arg(&w)
+        .arg("--client")
+        .arg(format!("netns:{}", c.lab().ns("client")));
+    for n in &c.nodes {
+        cmd.arg("--node")
+            .arg(format!("{}=netns:{}", n.name, c.lab().ns(&n.ns)));
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Readiness: the progress line that says the points are armed and probes are going out.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for l in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(l.clone());
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    let t0 = Instant::now();
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("trace armed within 30 s");
+        if l.starts_with("hopdump: armed") {
+            break;
+        }
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let took = t0.elapsed();
+    let err = reader.join().unwrap();
+    assert!(
+        took < Duration::from_secs(30),
+        "ended by Ctrl-C, not by the 60 s window: {took:?}"
+    );
+    assert_eq!(o.status.code(), Some(1), "a problem found: {err}");
+    assert!(err.contains("cut short by a signal"), "{err}");
+    let r: TraceReport =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}{err}", stdout(&o)));
+    expect(
+        &r,
+        "firewall_drop",
+        Some(a.as_str()),
+        "forward-drop, Ctrl-C",
+    );
+    assert!(
+        r.missing.iter().any(|m| m.contains("cut short")),
+        "{:?}",
+        r.missing
+    );
+    let mode = std::fs::metadata(&w).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let t = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(&w)
+        .args(["-T", "fields", "-e", "frame.interface_name"])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let names = String::from_utf8_lossy(&t.stdout);
+    let seen: usize = r.hops.iter().map(|h| h.seen.probes_in as usize).sum();
+    assert!(seen > 0, "probes were seen before the signal");
+    assert!(names.lines().count() >= seen, "{names}");
+}

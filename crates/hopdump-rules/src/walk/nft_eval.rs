@@ -374,8 +374,8 @@ impl NodeRules {
     ) -> Hit {
         let rule = &c.rules[ri];
         Hit {
-            source: "nft".into(),
-            hook: st.hook.into(),
+            source: "nft",
+            hook: st.hook,
             table: format!("{} {}", t.family, t.name),
             chain: c.name.clone(),
             rule: ri + 1,
@@ -467,7 +467,9 @@ impl NodeRules {
         st: St,
         ctx: &NodeContext,
         depth: u32,
+        up: Option<&super::Calls<'_>>,
     ) -> Vec<(St, End)> {
+        let here = super::Calls { chain: &c.name, up };
         let mut out = Vec::new();
         if depth > super::MAX_DEPTH {
             let mut st = st;
@@ -486,6 +488,11 @@ impl NodeRules {
                 out.push((st, End::Return));
                 continue;
             };
+            if ei == 0 && (st.cut || !super::step()) {
+                st.cut_here(&format!("nft {} {} rule {}", t.name, c.name, ri + 1));
+                out.push((st, End::Return));
+                continue;
+            }
             let Some(e) = rule.exprs.get(ei) else {
                 work.push((ri + 1, 0, st));
                 continue;
@@ -495,7 +502,7 @@ impl NodeRules {
                 let meaning = self.nft_meaning(t, c, &action, None, None, &st);
                 st.hits
                     .push(self.nft_hit(t, c, ri, &st, action, meaning, None));
-                self.apply_verdict(t, v, st, ctx, depth, ri, &mut work, &mut out);
+                self.apply_verdict(t, v, st, ctx, depth, &here, ri, &mut work, &mut out);
                 continue;
             }
             let Some((k, x)) = key_of(e) else {
@@ -518,6 +525,7 @@ impl NodeRules {
                             work.push((ri + 1, 0, st));
                             continue;
                         }
+                        super::grant_branch();
                         let mut s = st.clone();
                         s.prob *= 1.0 - p;
                         work.push((ri + 1, 0, s));
@@ -525,17 +533,20 @@ impl NodeRules {
                         work.push((ri, ei + 1, st));
                     }
                     Tri::Unknown(why) => {
-                        let mut s = st.clone();
-                        s.assumptions.push(format!(
+                        let not = format!(
                             "nft {} {} rule {}: {why}; assumed not to match",
                             t.name,
                             c.name,
                             ri + 1
-                        ));
-                        work.push((ri + 1, 0, s));
-                        if work.len() + out.len() < super::MAX_BRANCHES
+                        );
+                        // Fork only within the budgets; otherwise only the "not matching"
+                        // side is followed (without copying the state).
+                        if work.len() + 1 + out.len() < super::MAX_BRANCHES
                             && super::may_fork(st.hits.len())
                         {
+                            let mut s = st.clone();
+                            s.assumptions.push(not);
+                            work.push((ri + 1, 0, s));
                             st.assumptions.push(format!(
                                 "nft {} {} rule {}: {why}; assumed to match",
                                 t.name,
@@ -543,6 +554,9 @@ impl NodeRules {
                                 ri + 1
                             ));
                             work.push((ri, ei + 1, st));
+                        } else {
+                            st.assumptions.push(not);
+                            work.push((ri + 1, 0, st));
                         }
                     }
                 },
@@ -588,12 +602,31 @@ impl NodeRules {
                         let off = ng.get("offset").and_then(Value::as_u64).unwrap_or(0);
                         let mut covered = 0.0;
                         for (k, d, comment) in &elems {
-                            let count = (off..off + n)
-                                .filter(|v| self.eq(&V::Num(*v), k, t, &st, ctx) == Tri::Yes)
-                                .count();
+                            // A number or a range counts directly; anything else is tried on
+                            // each value (the kernel's modulus is 32 bits: a lying one is not
+                            // counted out value by value).
+                            let count = match (k.as_u64(), k.get("range")) {
+                                (Some(v), _) => u64::from(v >= off && v - off < n),
+                                (None, Some(Value::Array(r))) if r.len() == 2 => {
+                                    match (r[0].as_u64(), r[1].as_u64()) {
+                                        (Some(a), Some(b)) => {
+                                            let (lo, hi) =
+                                                (a.max(off), b.min(off.saturating_add(n - 1)));
+                                            if lo <= hi { hi - lo + 1 } else { 0 }
+                                        }
+                                        _ => 0,
+                                    }
+                                }
+                                _ if n <= 4096 => (off..off.saturating_add(n))
+                                    .filter(|v| self.eq(&V::Num(*v), k, t, &st, ctx) == Tri::Yes)
+                                    .count()
+                                    as u64,
+                                _ => 0,
+                            };
                             if count == 0 {
                                 continue;
                             }
+                            super::grant_branch();
                             let p = count as f64 / n as f64;
                             covered += p;
                             let mut s = st.clone();
@@ -603,7 +636,9 @@ impl NodeRules {
                             s.hits
                                 .push(self.nft_hit(t, c, ri, &s, action, meaning, Some(p)));
                             if let Some(v) = verdict(d) {
-                                self.apply_verdict(t, v, s, ctx, depth, ri, &mut work, &mut out);
+                                self.apply_verdict(
+                                    t, v, s, ctx, depth, &here, ri, &mut work, &mut out,
+                                );
                             }
                         }
                         if covered < 1.0 - 1e-9 {
@@ -633,8 +668,9 @@ impl NodeRules {
                             st.hits
                                 .push(self.nft_hit(t, c, ri, &st, action, meaning, None));
                             match verdict(d) {
-                                Some(v) => self
-                                    .apply_verdict(t, v, st, ctx, depth, ri, &mut work, &mut out),
+                                Some(v) => self.apply_verdict(
+                                    t, v, st, ctx, depth, &here, ri, &mut work, &mut out,
+                                ),
                                 None => work.push((ri + 1, 0, st)),
                             }
                         }
@@ -753,6 +789,7 @@ impl NodeRules {
         st: St,
         ctx: &NodeContext,
         depth: u32,
+        here: &super::Calls<'_>,
         ri: usize,
         work: &mut Vec<(usize, usize, St)>,
         out: &mut Vec<(St, End)>,
@@ -771,9 +808,18 @@ impl NodeRules {
                 ));
                 work.push((ri + 1, 0, st));
             }
+            Verdict::Jump(name) | Verdict::Goto(name) if here.contains(&name) => {
+                let mut st = st;
+                st.assumptions.push(super::loop_note(
+                    &format!("nft {} {} rule {}", t.name, here.chain, ri + 1),
+                    here,
+                    &name,
+                ));
+                work.push((ri + 1, 0, st));
+            }
             Verdict::Jump(name) => {
                 if let Some(sub) = t.chain(&name) {
-                    for (s, e) in self.nft_chain(t, sub, st, ctx, depth + 1) {
+                    for (s, e) in self.nft_chain(t, sub, st, ctx, depth + 1, Some(here)) {
                         match e {
                             End::Return => work.push((ri + 1, 0, s)),
                             other => out.push((s, other)),
@@ -783,7 +829,7 @@ impl NodeRules {
             }
             Verdict::Goto(name) => {
                 if let Some(sub) = t.chain(&name) {
-                    out.extend(self.nft_chain(t, sub, st, ctx, depth + 1));
+                    out.extend(self.nft_chain(t, sub, st, ctx, depth + 1, Some(here)));
                 }
             }
         }
@@ -804,4 +850,36 @@ fn any(it: impl Iterator<Item = Tri>) -> Tri {
         }
     }
     unknown.map(Tri::Unknown).unwrap_or(Tri::No)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Flow, NodeContext, NodeRules, nft};
+
+    /// A `numgen random mod N` whose modulus is huge (the kernel's is 32 bits; a lying dump can
+    /// say 2^64-1) was counted out value by value for every element: numbers and ranges are
+    /// now counted directly.
+    #[test]
+    fn regression_numgen_huge_modulus_counts_directly() {
+        let json = r#"{"nftables": [
+            {"table": {"family": "ip", "name": "t", "handle": 1}},
+            {"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}},
+            {"chain": {"family": "ip", "table": "t", "name": "a", "handle": 2}},
+            {"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 3, "expr": [{"vmap": {"key": {"numgen": {"mode": "random", "mod": 18446744073709551615, "offset": 0}}, "data": {"set": [[0, {"goto": {"target": "a"}}], [{"range": [1, 18446744073709551614]}, "drop"]]}}}]}},
+            {"rule": {"family": "ip", "table": "t", "chain": "a", "handle": 4, "expr": [{"dnat": {"addr": "10.244.1.12", "port": 8080}}]}}
+        ]}"#;
+        let rules = NodeRules {
+            nft: vec![nft::parse("t", json).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.240:80", None).unwrap();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        let p: f64 = branches.iter().map(|b| b.probability).sum();
+        assert!((p - 1.0).abs() < 1e-6, "{branches:?}");
+        assert!(
+            branches
+                .iter()
+                .any(|b| b.fate == crate::walk::Fate::Dropped && b.probability > 0.99)
+        );
+    }
 }

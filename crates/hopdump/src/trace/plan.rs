@@ -327,7 +327,7 @@ fn stop_of(path: &[Hit]) -> Option<RuleLine> {
     let (meaning, cause) = hopdump_rules::stop_reason(path);
     Some(RuleLine {
         text: hit_line(last),
-        owner: last.owner.kind.clone(),
+        owner: last.owner.kind.to_string(),
         meaning: meaning.map(str::to_string),
         cause: cause.map(|c| match c {
             hopdump_rules::Cause::NoEndpoints => StopCause::NoEndpoints,
