@@ -175,10 +175,22 @@ impl FileReader {
                         PcapBlockOwned::LegacyHeader(h) => {
                             self.big_endian = h.is_bigendian();
                             self.ng = false;
+                            if h.version_major != 2 {
+                                // libpcap too: 1.x is archaic, and no 3.x exists.
+                                return Err(corrupt(
+                                    &self.path,
+                                    self.offset,
+                                    format!(
+                                        "pcap format version {}.{} is not supported (2.x is)",
+                                        h.version_major, h.version_minor
+                                    ),
+                                ));
+                            }
                             self.interfaces.push(FileInterface {
                                 name: None,
                                 description: None,
-                                linktype: h.network.0 as u32,
+                                // The high bits carry the FCS length (libpcap's LT_LINKTYPE).
+                                linktype: h.network.0 as u32 & 0xffff,
                                 snaplen: h.snaplen,
                                 resolution: if h.is_nanosecond_precision() {
                                     1_000_000_000
@@ -371,6 +383,17 @@ impl FileReader {
                         "block length {len} is invalid (must be at least 12 and a multiple of 4)"
                     )
                 }
+                // The block is whole: a length inside its body is what lies.
+                Some(len) if len as usize <= have => match (word(0), word(20)) {
+                    (Some(6), Some(caplen)) => format!(
+                        "packet block claims {caplen} captured bytes but its {len}-byte block holds at most {}",
+                        len.saturating_sub(32)
+                    ),
+                    (ty, _) => format!(
+                        "block of type {:#x} ({len} bytes) is corrupt inside (a length in its body does not fit)",
+                        ty.unwrap_or(0)
+                    ),
+                },
                 Some(len) => format!(
                     "block claims {len} bytes but only {have} remain (file truncated, or garbage after the last block)"
                 ),

@@ -134,8 +134,37 @@ fn each_broken_file_is_one_line_with_the_offset_and_keeps_what_came_before() {
             ng.len(),
         ),
     ];
+    let mut archaic = ghdr(0xa1b2_c3d4, 262_144, 1);
+    archaic[4] = 1;
+    let mut lying_epb = Vec::new();
+    for x in [0u32, 0, 1, 0x7fff_fff0, n] {
+        lying_epb.extend_from_slice(&x.to_le_bytes());
+    }
+    lying_epb.extend_from_slice(&pkt);
+    lying_epb.extend(std::iter::repeat_n(0, (4 - pkt.len() % 4) % 4));
+    let cases2: Vec<(&str, Vec<u8>, usize, usize, &str)> = vec![
+        (
+            "pcap version 1",
+            [archaic, rec(&pkt, n, n)].concat(),
+            0,
+            0,
+            "version 1.4",
+        ),
+        (
+            "pcapng packet block whose caplen lies",
+            [ng.clone(), block(6, &lying_epb)].concat(),
+            1,
+            ng.len(),
+            "claims 2147483632 captured bytes",
+        ),
+    ];
+    let cases: Vec<(&str, Vec<u8>, usize, usize, &str)> = cases
+        .into_iter()
+        .map(|(a, b, c, d)| (a, b, c, d, ""))
+        .chain(cases2)
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    for (name, bytes, before, offset) in cases {
+    for (name, bytes, before, offset, says) in cases {
         let f = dir.path().join("broken");
         write(&f, &bytes);
         let o = run(&["read", "-r", f.to_str().unwrap(), "-nn"]);
@@ -146,6 +175,7 @@ fn each_broken_file_is_one_line_with_the_offset_and_keeps_what_came_before() {
             err.contains(&format!("byte offset {offset}")),
             "{name}: offset {offset}: {err}"
         );
+        assert!(err.contains(says), "{name}: says {says:?}: {err}");
         assert_eq!(
             stdout(&o).lines().count(),
             before,
@@ -160,10 +190,12 @@ fn odd_but_valid_files_are_read() {
     let n = pkt.len() as u32;
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("odd");
-    // Zero snaplen in the header, and an unknown link type printed as hex like tcpdump.
+    // Zero snaplen in the header, an unknown link type printed as hex like tcpdump, and
+    // Ethernet with the FCS-length bits set in the header's link type (libpcap masks them).
     for (linktype, snap, want) in [
         (1u32, 0u32, "198.51.100.240.9999"),
         (147, 262_144, "0x0000:"),
+        (0x4400_0001, 262_144, "198.51.100.240.9999"),
     ] {
         write(
             &f,

@@ -276,10 +276,12 @@ fn every_stopping_signal_leaves_a_pcapng_tshark_reads() {
             ])
             .output()
             .unwrap();
+        // tshark complains on stderr about a damaged file ("cut short", "appears to be
+        // damaged"); its root warning is the only line allowed.
+        let terr = String::from_utf8_lossy(&t.stderr);
         assert!(
-            t.status.success() && t.stderr.is_empty(),
-            "{name}: tshark: {}",
-            String::from_utf8_lossy(&t.stderr)
+            t.status.success() && terr.lines().all(|l| l.starts_with("Running as user")),
+            "{name}: tshark: {terr}"
         );
         let rows = String::from_utf8_lossy(&t.stdout).into_owned();
         assert_eq!(rows.lines().count(), 40, "{name}: {rows}");
