@@ -516,10 +516,17 @@ pub fn parse_string(source_name: &str, text: String) -> Result<XtDump> {
             continue;
         }
         let Some(t) = current else {
-            return Err(err(
-                line_no,
-                format!("rule outside a table (*nat, *filter…): {line}"),
-            ));
+            // `iptables -L [-n] [-v]` and `-S` are what people paste; say what to run instead.
+            let detail = if line.starts_with("Chain ") && line.contains('(') {
+                "this is `iptables -L` output (a listing drops matches, comments and the table): save the rules with `iptables-save` (or `iptables-save -c` for counters) and pass that".to_string()
+            } else if line.starts_with("-P ") || line.starts_with("-N ") {
+                "this looks like `iptables -S` output (no table headers): save the rules with `iptables-save` and pass that".to_string()
+            } else if line.starts_with("table ") || line.starts_with("flush ruleset") {
+                "this is nftables syntax: pass it with --nft".to_string()
+            } else {
+                format!("rule outside a table (*nat, *filter…): {line}")
+            };
+            return Err(err(line_no, detail));
         };
         let table = &mut tables[t];
         if let Some(decl) = line.strip_prefix(':') {
@@ -684,6 +691,19 @@ mod tests {
         assert!(e.contains("line 2"), "{e}");
         let e = parse("dump", "-A X -j ACCEPT\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("outside a table"), "{e}");
+    }
+
+    /// What people paste instead of `iptables-save` is named, with what to run.
+    #[test]
+    fn listings_and_rule_specs_say_to_use_iptables_save() {
+        let listing = "Chain PREROUTING (policy ACCEPT)\ntarget     prot opt source               destination\n";
+        let e = parse("dump", listing).unwrap_err().to_string();
+        assert!(e.contains("`iptables -L` output") && e.contains("iptables-save"), "{e}");
+        let spec = "-P INPUT ACCEPT\n-N KUBE-SERVICES\n-A INPUT -j KUBE-SERVICES\n";
+        let e = parse("dump", spec).unwrap_err().to_string();
+        assert!(e.contains("`iptables -S`"), "{e}");
+        let e = parse("dump", "table ip filter {\n").unwrap_err().to_string();
+        assert!(e.contains("--nft"), "{e}");
     }
 
     /// Fuzz (iptables): `-A CHAIN` with nothing after the chain made the rule's span point
