@@ -274,14 +274,29 @@ def arp():
     put("arp", "unsolicited_na", una)
 
 
+def cttext():
+    # Every entry line of tests/scenarios/conntrack/formats.txt (the reference's formats), one
+    # seed each, plus the whole file (comments, summary and the truncated line included).
+    path = os.path.join(ROOT, "tests", "scenarios", "conntrack", "formats.txt")
+    with open(path) as f:
+        text = f.read()
+    put("cttext", "all", text)
+    n = 0
+    for line in text.splitlines():
+        if line.strip() and not line.startswith("#"):
+            put("cttext", "line%02d" % n, line + "\n")
+            n += 1
+
+
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
-    for t in ["wire", "pcap", "iptables", "nft", "ipvs", "ctnetlink", "arp"]:
+    for t in ["wire", "pcap", "iptables", "nft", "ipvs", "ctnetlink", "cttext", "arp"]:
         os.makedirs(os.path.join(OUT, t), exist_ok=True)
     wire()
     pcaps()
     rules("--nft" in sys.argv)
     ctnl()
+    cttext()
     arp()
     for t in sorted(os.listdir(OUT)):
         print(t, len(os.listdir(os.path.join(OUT, t))))

@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("nft", nft),
     ("ipvs", ipvs),
     ("ctnetlink", ctnetlink),
+    ("cttext", cttext),
     ("arp", arp),
     ("agent", agent),
 ];
@@ -256,6 +257,60 @@ pub fn ipvs(data: &[u8]) {
         ipsets: sets,
         ..Default::default()
     });
+}
+
+/// A saved conntrack table (`/proc/net/nf_conntrack`, `conntrack -L`/`-E` lines) as
+/// `conntrack --file` reads it: every line that parses must describe itself consistently,
+/// and the analysis runs over the entries.
+pub fn cttext(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines() {
+        if let Ok(e) = hopdump_node::cttext::parse_line(line) {
+            assert_eq!(
+                e.family == 2,
+                e.orig.src.is_ipv4(),
+                "family matches the addresses"
+            );
+            let _ = (e.state(), e.flags(), e.dnat_to(), e.snat_to());
+            let _ = hopdump_node::analysis::conntrack::entry_line(&e);
+        }
+    }
+    if let Ok(entries) = hopdump_node::cttext::parse(&text) {
+        use hopdump_node::analysis::conntrack::{Current, ServiceNow, service_key};
+        // Each DNATed service now sends to the first entry's pod (so some entries are stale),
+        // or to nothing (odd ones).
+        let services = entries
+            .iter()
+            .filter_map(service_key)
+            .enumerate()
+            .map(|(i, (proto, dst, dport))| ServiceNow {
+                proto,
+                dst,
+                dport,
+                current: if i % 2 == 0 {
+                    Current::Dnat {
+                        endpoints: entries
+                            .first()
+                            .map(|e| (e.reply.src, e.reply.sport))
+                            .into_iter()
+                            .collect(),
+                    }
+                } else {
+                    Current::NoDnat {
+                        summary: String::new(),
+                    }
+                },
+            })
+            .collect();
+        let ev = hopdump_node::analysis::conntrack::ConntrackEvidence {
+            entries,
+            services,
+            accounting: false,
+            timeouts: Default::default(),
+        };
+        let _ = hopdump_node::analysis::conntrack::verdicts(&ev);
+        let _ = hopdump_node::analysis::conntrack::findings(&ev);
+    }
 }
 
 /// A netlink datagram as a ctnetlink dump answers it: split into messages, every message

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod arp;
 pub mod conntrack;
 pub mod ctnetlink;
+pub mod cttext;
 pub mod error;
 pub mod frames;
 pub mod netlink;

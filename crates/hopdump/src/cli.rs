@@ -237,6 +237,23 @@ pub struct ConntrackArgs {
     /// Print the versioned JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Read the table from a saved file instead of the kernel (`-` for stdin):
+    /// `/proc/net/nf_conntrack`, `conntrack -L` (any -o), or `conntrack -E` lines.
+    #[arg(long, short = 'r', value_name = "FILE", conflicts_with_all = ["netns", "delete"])]
+    pub file: Option<std::path::PathBuf>,
+    /// With --file: the node's `iptables-save` output, to say which endpoints its Services
+    /// have now (stale entries); repeat for both backends.
+    #[arg(long, value_name = "FILE", requires = "file")]
+    pub iptables_save: Vec<std::path::PathBuf>,
+    /// With --file: the node's `nft -j list ruleset` (or `nft list ruleset`) output.
+    #[arg(long, value_name = "FILE", requires = "file")]
+    pub nft: Option<std::path::PathBuf>,
+    /// With --file: the node's `ipvsadm-save -n` output (IPVS mode).
+    #[arg(long, value_name = "FILE", requires = "file")]
+    pub ipvs: Option<std::path::PathBuf>,
+    /// With --file and --ipvs: the node's `ipset save` output.
+    #[arg(long, value_name = "FILE", requires = "ipvs")]
+    pub ipset: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

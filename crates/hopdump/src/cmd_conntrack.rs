@@ -139,7 +139,19 @@ fn parse_proto(s: &str) -> Result<u8> {
 }
 
 /// What the node's rules would do now with a new flow like each DNATed entry's original one.
-fn current_services(netns: &Netns, entries: &[CtEntry]) -> Vec<ServiceNow> {
+/// Where the Services' current endpoints come from: the namespace's live rules, or files.
+struct RuleSources<'a> {
+    netns: &'a Netns,
+    iptables_files: &'a [std::path::PathBuf],
+    nft_file: Option<&'a std::path::Path>,
+    ipvs_file: Option<&'a std::path::Path>,
+    ipset_file: Option<&'a std::path::Path>,
+    /// Reading a saved table and no rule file given: nothing to compare with.
+    none: bool,
+}
+
+fn current_services(src: &RuleSources<'_>, entries: &[CtEntry]) -> Vec<ServiceNow> {
+    let netns = src.netns;
     let mut keys: Vec<((u8, IpAddr, u16), &CtEntry)> = Vec::new();
     for e in entries.iter().filter(|e| e.dnat_to().is_some()) {
         if let Some(k) = service_key(e)
@@ -162,16 +174,19 @@ fn current_services(netns: &Netns, entries: &[CtEntry]) -> Vec<ServiceNow> {
                     proto_name(proto)
                 ),
             },
+            Some(_) if src.none => Current::Unknown {
+                why: "the table was read from a file: pass the node's rules too (--iptables-save or --nft) to compare with the Services' endpoints now".into(),
+            },
             Some(p) => {
                 let fam = usize::from(dst.is_ipv6());
                 let l = loaded[fam].get_or_insert_with(|| {
                     load(
                         &Sources {
                             netns,
-                            iptables_files: &[],
-                            nft_file: None,
-                            ipvs_file: None,
-                            ipset_file: None,
+                            iptables_files: src.iptables_files,
+                            nft_file: src.nft_file,
+                            ipvs_file: src.ipvs_file,
+                            ipset_file: src.ipset_file,
                         },
                         dst.is_ipv6(),
                         &[],
@@ -349,9 +364,10 @@ pub fn run(args: ConntrackArgs) -> Result<ExitCode> {
         Some(s) => hopdump_capture::netns::parse_netns(s)?,
         None => Netns::Current,
     };
-    let netns_label = match &netns {
-        Netns::Current => "this namespace".to_string(),
-        n => n.to_string(),
+    let netns_label = match (&args.file, &netns) {
+        (Some(f), _) => format!("file {}", f.display()),
+        (None, Netns::Current) => "this namespace".to_string(),
+        (None, n) => n.to_string(),
     };
     let dst = args.dst.as_deref().map(parse_dst).transpose()?;
     let proto = args.proto.as_deref().map(parse_proto).transpose()?;
@@ -363,11 +379,33 @@ pub fn run(args: ConntrackArgs) -> Result<ExitCode> {
             "refusing to delete the whole conntrack table: select entries with --dst, --proto or --stale"
         );
     }
-    let (all, accounting, timeouts) = hopdump_node::in_netns(&netns, "conntrack", || {
-        let entries = hopdump_node::conntrack::dump()?;
-        let (acct, t) = hopdump_node::conntrack::sysctls();
-        Ok((entries, acct, t))
-    })?;
+    let (all, accounting, timeouts) = match &args.file {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                    .context("cannot read standard input")?;
+                s
+            } else {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?
+            };
+            let entries = hopdump_node::cttext::parse(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (expected /proc/net/nf_conntrack or `conntrack -L` lines)",
+                    path.display()
+                )
+            })?;
+            // Counters in the lines mean accounting was on; timeouts are the node's to know.
+            let acct = entries.iter().any(|e| e.counters_orig.is_some());
+            (entries, acct, Default::default())
+        }
+        None => hopdump_node::in_netns(&netns, "conntrack", || {
+            let entries = hopdump_node::conntrack::dump()?;
+            let (acct, t) = hopdump_node::conntrack::sysctls();
+            Ok((entries, acct, t))
+        })?,
+    };
     let total = all.len();
     let mut entries: Vec<CtEntry> = all
         .into_iter()
@@ -377,7 +415,20 @@ pub fn run(args: ConntrackArgs) -> Result<ExitCode> {
             }) && proto.is_none_or(|p| e.orig.proto == p)
         })
         .collect();
-    let services = current_services(&netns, &entries);
+    let services = current_services(
+        &RuleSources {
+            netns: &netns,
+            iptables_files: &args.iptables_save,
+            nft_file: args.nft.as_deref(),
+            ipvs_file: args.ipvs.as_deref(),
+            ipset_file: args.ipset.as_deref(),
+            none: args.file.is_some()
+                && args.iptables_save.is_empty()
+                && args.nft.is_none()
+                && args.ipvs.is_none(),
+        },
+        &entries,
+    );
     let mut ev = ConntrackEvidence {
         entries: Vec::new(),
         services,

@@ -241,3 +241,94 @@ fn delete_needs_a_selection_and_yes_needs_delete() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o).lines().count(), 1);
 }
+
+/// A saved table (`conntrack -L` and /proc lines, comments, the summary line) is read offline,
+/// without privileges, and with the node's saved rules an entry DNATed to a pod the Service no
+/// longer has is stale, the live ones are not; a line that is not an entry is one error line.
+#[test]
+fn saved_table_with_saved_rules_finds_the_stale_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let table = dir.path().join("ct.txt");
+    std::fs::write(
+        &table,
+        "# conntrack -L on worker-1\n\
+         tcp      6 86397 ESTABLISHED src=192.168.1.50 dst=192.168.1.240 sport=51234 dport=80 src=10.244.2.7 dst=10.244.1.0 sport=8080 dport=41876 [ASSURED] mark=0 use=1\n\
+         ipv4     2 tcp      6 86399 ESTABLISHED src=192.168.1.50 dst=192.168.1.240 sport=51236 dport=80 src=10.244.9.9 dst=10.244.1.0 sport=8080 dport=23519 [ASSURED] mark=0 zone=0 use=2\n\
+         udp      17 27 src=192.168.1.50 dst=192.168.1.243 sport=40001 dport=53 [UNREPLIED] src=10.244.2.9 dst=10.244.1.0 sport=53 dport=40001 mark=0 use=1\n\
+         conntrack v1.4.8 (conntrack-tools): 3 flow entries have been shown.\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = std::fs::Permissions::from_mode(0o755);
+        std::fs::set_permissions(dir.path(), p).unwrap();
+    }
+    let rules = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/scenarios/rules/three-services.iptables");
+    let mut cmd = hopdump();
+    cmd.args(["conntrack", "--json", "-r"])
+        .arg(&table)
+        .args(["--dst", "192.168.1.240:80", "--iptables-save"])
+        .arg(&rules);
+    // Unprivileged when setpriv is there: a file needs no capability.
+    let o = if std::process::Command::new("setpriv")
+        .arg("--help")
+        .output()
+        .is_ok()
+    {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .args(cmd.get_args());
+        c.output().unwrap()
+    } else {
+        cmd.output().unwrap()
+    };
+    let doc: Doc = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(&o), stderr(&o)));
+    assert_eq!(doc.total, 3);
+    assert_eq!(doc.entries.len(), 2, "--dst selects the two to the LB IP");
+    let by_sport = |p: u16| {
+        doc.entries
+            .iter()
+            .find(|e| e.orig.sport == Some(p))
+            .unwrap()
+    };
+    assert!(!by_sport(51234).stale, "10.244.2.7 is still an endpoint");
+    let gone = by_sport(51236);
+    assert!(gone.stale, "{gone:?}");
+    assert_eq!(gone.dnat_to.as_deref(), Some("10.244.9.9:8080"));
+    assert!(
+        gone.current_endpoints
+            .as_ref()
+            .is_some_and(|c| c.iter().any(|e| e == "10.244.2.7:8080")),
+        "{gone:?}"
+    );
+    assert_eq!(o.status.code(), Some(1), "a stale entry is a problem");
+    // Not an entry: one line naming the line, exit 2.
+    std::fs::write(
+        &table,
+        "tcp 6 10 ESTABLISHED src=10.0.0.1\nChain INPUT (policy ACCEPT)\n",
+    )
+    .unwrap();
+    let o = run(&["conntrack", "-r", table.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("line 1"), "{err}");
+    // A file is never a target for deletion.
+    let o = run(&[
+        "conntrack",
+        "-r",
+        table.to_str().unwrap(),
+        "--delete",
+        "--yes",
+        "--stale",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
