@@ -698,11 +698,16 @@ mod tests {
     fn listings_and_rule_specs_say_to_use_iptables_save() {
         let listing = "Chain PREROUTING (policy ACCEPT)\ntarget     prot opt source               destination\n";
         let e = parse("dump", listing).unwrap_err().to_string();
-        assert!(e.contains("`iptables -L` output") && e.contains("iptables-save"), "{e}");
+        assert!(
+            e.contains("`iptables -L` output") && e.contains("iptables-save"),
+            "{e}"
+        );
         let spec = "-P INPUT ACCEPT\n-N KUBE-SERVICES\n-A INPUT -j KUBE-SERVICES\n";
         let e = parse("dump", spec).unwrap_err().to_string();
         assert!(e.contains("`iptables -S`"), "{e}");
-        let e = parse("dump", "table ip filter {\n").unwrap_err().to_string();
+        let e = parse("dump", "table ip filter {\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--nft"), "{e}");
     }
 
