@@ -368,8 +368,11 @@ fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
     let (c, _d, dir, mut ag) = lab_with_agents(Spec::default(), &[]);
     let target = format!("{}:80/tcp", c.lb(false));
     let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
+    // The capture file survives its peer dying mid-stream: closed valid, what came is in it.
+    let w = dir.join("killed.pcapng");
     let child = cmd
-        .args(["--json", "--duration", "4s", "--no-probe"])
+        .args(["--json", "--duration", "4s", "--no-probe", "-w"])
+        .arg(&w)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -399,6 +402,17 @@ fn an_agent_killed_mid_trace_leaves_its_node_unobserved() {
         "{:#?}",
         r.verdict
     );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&w).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let t = Command::new("tshark").arg("-r").arg(&w).output().unwrap();
+        let terr = String::from_utf8_lossy(&t.stderr);
+        assert!(
+            t.status.success() && terr.lines().all(|l| l.starts_with("Running as user")),
+            "tshark reads the file of a trace whose agent died: {terr}"
+        );
+    }
     // Text mode says it in words too.
     let mut cmd = trace_agents_cmd(&c, &ag, &dir, &target);
     cmd.arg("--node")
