@@ -523,8 +523,14 @@ pub fn parse_string(source_name: &str, text: String) -> Result<XtDump> {
                 "this looks like `iptables -S` output (no table headers): save the rules with `iptables-save` and pass that".to_string()
             } else if line.starts_with("table ") || line.starts_with("flush ruleset") {
                 "this is nftables syntax: pass it with --nft".to_string()
+            } else if line.starts_with("-A ") || line.starts_with(':') {
+                format!(
+                    "rule outside a table (*nat, *filter…): {line} — a fragment (e.g. `iptables-save | grep`) is not enough: pass the whole `iptables-save` output"
+                )
             } else {
-                format!("rule outside a table (*nat, *filter…): {line}")
+                format!(
+                    "not iptables-save syntax (expected *TABLE, :CHAIN, -A, COMMIT or # lines): {line}"
+                )
             };
             return Err(err(line_no, detail));
         };
