@@ -778,17 +778,17 @@ fn check_cni_routing(ev: &Evidence) -> Option<Finding> {
             at_node == 0
         })
         .collect();
-    if lost.is_empty()
-        || lost.len()
-            < ev.endpoints
-                .iter()
-                .filter(|e| e.node.as_deref() != Some(&a.name))
-                .count()
-    {
+    let remote = ev
+        .endpoints
+        .iter()
+        .filter(|e| e.node.as_deref() != Some(&a.name))
+        .count();
+    // Every remote endpoint unreached; or only some (one node's pod CIDR unrouted among
+    // several) while small probes fail too — not chance: the probes are spread over every
+    // endpoint, and a path that only loses large packets is an MTU problem, not routing.
+    let small_failed = ev.probes_of(false).any(|p| p.result != ProbeResult::Ok);
+    if lost.is_empty() || (lost.len() < remote && !small_failed) {
         return None;
-    }
-    if !all_fail(ev) && ev.endpoints.len() > lost.len() {
-        // Only some paths break; still report.
     }
     let routes: Vec<String> = a
         .routes
@@ -842,9 +842,12 @@ fn check_mtu(ev: &Evidence) -> Option<Finding> {
     if !probes_sent(ev) {
         return None;
     }
-    let small_ok = ev.probes_of(false).any(|p| p.result == ProbeResult::Ok);
+    // The signature: every small probe answered, some large one not. Small probes failing
+    // too (some endpoints unreachable, refusing, silent) is something else, found later.
+    let mut small = ev.probes_of(false).peekable();
+    let small_all_ok = small.peek().is_some() && small.all(|p| p.result == ProbeResult::Ok);
     let large_bad = ev.probes_of(true).any(|p| p.result != ProbeResult::Ok);
-    if !small_ok || !large_bad {
+    if !small_all_ok || !large_bad {
         return None;
     }
     // The first hop where large packets (either direction) stop appearing.
@@ -1553,6 +1556,61 @@ mod tests {
         let before = verdict(&ev);
         assert_ne!(before.0, Code::Inconclusive);
         assert_eq!(before.1.as_deref(), Some("node1"));
+    }
+
+    /// Three nodes, node1's route to node2's pod CIDR gone: node3's pod answers, node2's never
+    /// sees a packet. Some small probes fail too, so this is routing, not MTU.
+    #[test]
+    fn one_remote_node_unrouted_among_several_is_cni_routing() {
+        let mut ev = healthy();
+        ev.endpoints.push(EndpointEvidence {
+            addr: "10.244.3.2".parse().unwrap(),
+            port: 8080,
+            node: Some("node3".into()),
+            pod_netns: Some("n3p1".into()),
+            exists: true,
+        });
+        for h in &mut ev.hops[2..] {
+            h.counts = HopCounts::default();
+        }
+        ev.hops
+            .push(hop("node3", "eth0", HopRole::RemoteUplink, 10, 10));
+        ev.hops
+            .push(hop("node3", "cni0", HopRole::PodNetwork, 10, 10));
+        ev.hops[0].counts.forward_large = 4;
+        ev.hops[1].counts.forward_large = 4;
+        ev.probes = vec![
+            probe(ProbeResult::Ok, ProbeKind::TcpSmall),
+            probe(ProbeResult::Timeout, ProbeKind::TcpSmall),
+            probe(ProbeResult::Ok, ProbeKind::TcpLarge),
+            probe(ProbeResult::Timeout, ProbeKind::TcpLarge),
+        ];
+        let (v, _) = diagnose(&ev);
+        assert_eq!(
+            (v.code, v.node.as_deref()),
+            (Code::CniRouting, Some("node1"))
+        );
+        assert!(
+            v.summary.contains("10.244.2.2") && !v.summary.contains("10.244.3.2"),
+            "{}",
+            v.summary
+        );
+        // The same partial absence with every small probe answered is not routing: an
+        // endpoint the probes did not happen to reach proves nothing.
+        ev.probes[1].result = ProbeResult::Ok;
+        assert_ne!(verdict(&ev).0, Code::CniRouting);
+    }
+
+    #[test]
+    fn small_probes_failing_too_is_not_mtu() {
+        let mut ev = healthy();
+        ev.probes = vec![
+            probe(ProbeResult::Ok, ProbeKind::TcpSmall),
+            probe(ProbeResult::Refused, ProbeKind::TcpSmall),
+            probe(ProbeResult::Timeout, ProbeKind::TcpLarge),
+        ];
+        ev.hops[0].counts.forward_large = 4;
+        assert_ne!(verdict(&ev).0, Code::MtuMismatch);
     }
 
     #[test]
