@@ -33,6 +33,8 @@ enum On {
     Nobody,
     /// Any node that hosts a pod (pod-level faults hit every pod).
     AnyNode,
+    /// The node the fault made the second (wrong) one: the lab's `other_node`.
+    Other,
 }
 
 fn case(name: &str, base: Spec, fault: Option<Fault>, code: &str, on: On) -> Option<String> {
@@ -49,6 +51,7 @@ fn case(name: &str, base: Spec, fault: Option<Fault>, code: &str, on: On) -> Opt
     let node_ok = match on {
         On::Announcer => r.verdict.node.as_deref() == Some(a.as_str()),
         On::Nobody => r.verdict.node.is_none(),
+        On::Other => r.verdict.node == c.other_node(&a).ok(),
         On::AnyNode => r
             .verdict
             .node
@@ -92,6 +95,31 @@ fn matrix(topo: &str, base: fn() -> Spec) {
             On::AnyNode,
         ),
         (Some(Fault::MissingSnat), "reply_path_broken", On::Announcer),
+        (Some(Fault::AnnouncerDown), "no_arp_reply", On::Nobody),
+        (Some(Fault::RulesMissing), "no_service_rule", On::Announcer),
+        (
+            Some(Fault::SourceRangesExcludeClient),
+            "source_range_blocked",
+            On::Announcer,
+        ),
+        (
+            Some(Fault::NetpolKubeRouter),
+            "network_policy_drop",
+            On::Announcer,
+        ),
+        (Some(Fault::MtuBlackhole), "mtu_mismatch", On::Announcer),
+        (Some(Fault::RpFilterStrict), "rp_filter_drop", On::Announcer),
+        (
+            Some(Fault::PodSilentDrop),
+            "pod_not_responding",
+            On::AnyNode,
+        ),
+        (Some(Fault::SplitBrain), "arp_conflict", On::Other),
+        (
+            Some(Fault::PortSecurity),
+            "not_reaching_node",
+            On::Announcer,
+        ),
     ];
     let mut bad = Vec::new();
     for (f, code, on) in cases {
