@@ -35,6 +35,7 @@
 pub mod arp;
 mod checksum;
 mod decode;
+pub mod dns;
 pub mod ethernet;
 mod field;
 mod flow;

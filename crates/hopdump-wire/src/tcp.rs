@@ -677,6 +677,9 @@ pub(crate) fn print(
         cx.s(": ");
         return crate::http::print(cx, payload, length);
     }
+    if sport == crate::dns::PORT_DNS || dport == crate::dns::PORT_DNS {
+        return crate::dns::print(cx, payload, length, true, false);
+    }
     Ok(())
 }
 

@@ -1,9 +1,9 @@
-//! UDP (RFC 768): the checked view and tcpdump's `udp_print`, which hands VXLAN (4789),
-//! OTV/flannel (8472) and Geneve (6081) payloads on to their printers.
+//! UDP (RFC 768): the checked view and tcpdump's `udp_print`, which hands DNS (53), mDNS
+//! (5353), VXLAN (4789), OTV/flannel (8472) and Geneve (6081) payloads on to their printers.
 
 use crate::field::{Res, Truncated, be16, cut, has, tail};
 use crate::print::{Cx, IpHdr};
-use crate::{geneve, vxlan};
+use crate::{dns, geneve, vxlan};
 
 /// Header length.
 pub const HEADER_LEN: usize = 8;
@@ -144,7 +144,13 @@ pub(crate) fn print(
     }
     let is = |p: u16| sport == p || dport == p;
     if !cx.opts.quiet {
-        // tcpdump's order: OTV (8472), then VXLAN, then Geneve.
+        // tcpdump's order: DNS, mDNS, ..., OTV (8472), VXLAN, Geneve.
+        if is(dns::PORT_DNS) {
+            return dns::print(cx, cp, length, false, false);
+        }
+        if is(dns::PORT_MDNS) {
+            return dns::print(cx, cp, length, false, true);
+        }
         if is(PORT_VXLAN_LINUX) {
             return vxlan::print_otv(cx, cp, length);
         }
