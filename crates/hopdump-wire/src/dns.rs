@@ -8,6 +8,7 @@
 //! ` [|domain]`); `Err(Truncated)` is its `longjmp` from a `GET_` macro.
 
 use crate::field::{Res, Truncated, be16, be32, u8_at};
+use crate::packet::{DnsLayer, DnsQuestion, DnsRecord};
 use crate::print::{Cx, fn_print_char, write_ipv4, write_ipv6};
 
 /// DNS port (UDP and TCP).
@@ -1238,6 +1239,174 @@ fn body(cx: &mut Cx<'_>, m: Msg<'_>, h: DnsMessage<'_>, mdns: bool) -> Res<Optio
         return Ok(None);
     }
     Ok(Some(()))
+}
+
+/// For `decode`: the header, questions and answers as far as they are captured and well
+/// formed; the bool is false when a question or answer was cut short or malformed.
+pub(crate) fn layer(h: DnsMessage<'_>) -> (DnsLayer, bool) {
+    let m = h.bytes();
+    let counts = [h.qdcount(), h.ancount(), h.nscount(), h.arcount()].map(u32::from);
+    let mut d = DnsLayer {
+        id: h.id(),
+        response: h.is_response(),
+        opcode: h.opcode(),
+        rcode: ext_rcode(Msg { m }, h.flags(), counts),
+        flags: h.flags(),
+        qdcount: h.qdcount(),
+        ancount: h.ancount(),
+        nscount: h.nscount(),
+        arcount: h.arcount(),
+        questions: Vec::new(),
+        answers: Vec::new(),
+    };
+    let mut pos = HEADER_LEN;
+    for _ in 0..h.qdcount() {
+        let mut name = String::new();
+        let Some(p) = read_name(m, pos, &mut name) else {
+            return (d, false);
+        };
+        let (Ok(t), Ok(class)) = (be16(m, p), be16(m, p + 2)) else {
+            return (d, false);
+        };
+        d.questions.push(DnsQuestion {
+            name,
+            qtype: type_text(t),
+            class,
+        });
+        pos = p + 4;
+    }
+    for _ in 0..h.ancount() {
+        let mut name = String::new();
+        let Some(p) = read_name(m, pos, &mut name) else {
+            return (d, false);
+        };
+        let (Ok(t), Ok(class), Ok(ttl), Ok(len)) =
+            (be16(m, p), be16(m, p + 2), be32(m, p + 4), be16(m, p + 8))
+        else {
+            return (d, false);
+        };
+        let start = p + 10;
+        let end = start + usize::from(len);
+        let Some(rdata) = m.get(start..end) else {
+            return (d, false);
+        };
+        d.answers.push(DnsRecord {
+            name,
+            rtype: type_text(t),
+            class,
+            ttl,
+            data: rdata_text(m, t, start, rdata),
+        });
+        pos = end;
+    }
+    (d, true)
+}
+
+fn type_text(t: u16) -> String {
+    match type_name(t) {
+        Some(n) => n.to_string(),
+        None => format!("Type{t}"),
+    }
+}
+
+/// Record data in master-file form; hex when the type is not one of the common ones or the
+/// data does not parse.
+fn rdata_text(m: &[u8], t: u16, start: usize, rdata: &[u8]) -> String {
+    let name_at = |off: usize, out: &mut String| read_name(m, start + off, out).is_some();
+    let mut s = String::new();
+    let ok = match (t, rdata.len()) {
+        (1, 4) => {
+            let mut o = Vec::new();
+            write_ipv4(&mut o, [rdata[0], rdata[1], rdata[2], rdata[3]]);
+            s = String::from_utf8(o).unwrap_or_default();
+            true
+        }
+        (28, 16) => {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(rdata);
+            let mut o = Vec::new();
+            write_ipv6(&mut o, &a);
+            s = String::from_utf8(o).unwrap_or_default();
+            true
+        }
+        (2 | 5 | 12 | 39, _) => name_at(0, &mut s),
+        (15, 3..) => {
+            s = format!("{} ", u16::from_be_bytes([rdata[0], rdata[1]]));
+            name_at(2, &mut s)
+        }
+        (33, 7..) => {
+            let w = |i: usize| u16::from_be_bytes([rdata[i], rdata[i + 1]]);
+            s = format!("{} {} {} ", w(0), w(2), w(4));
+            name_at(6, &mut s)
+        }
+        (16, _) => txt_text(rdata, &mut s),
+        (6, _) => soa_text(m, start, rdata.len(), &mut s),
+        _ => false,
+    };
+    if ok {
+        return s;
+    }
+    let mut h = String::with_capacity(rdata.len() * 2);
+    for b in rdata {
+        h.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        h.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
+    }
+    h
+}
+
+/// TXT: each <character-string> quoted, `"` and `\` escaped, non-printables as `\DDD`.
+fn txt_text(rdata: &[u8], out: &mut String) -> bool {
+    let mut rest = rdata;
+    while let Some((&n, tail)) = rest.split_first() {
+        let Some(text) = tail.get(..usize::from(n)) else {
+            return false;
+        };
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('"');
+        for &c in text {
+            match c {
+                b'"' | b'\\' => {
+                    out.push('\\');
+                    out.push(char::from(c));
+                }
+                0x20..=0x7e => out.push(char::from(c)),
+                _ => {
+                    out.push('\\');
+                    out.push(char::from(b'0' + c / 100));
+                    out.push(char::from(b'0' + (c / 10) % 10));
+                    out.push(char::from(b'0' + c % 10));
+                }
+            }
+        }
+        out.push('"');
+        rest = tail.get(usize::from(n)..).unwrap_or(&[]);
+    }
+    true
+}
+
+/// SOA: `mname rname serial refresh retry expire minimum`, all inside the record.
+fn soa_text(m: &[u8], start: usize, len: usize, out: &mut String) -> bool {
+    let end = start + len;
+    let Some(p) = read_name(m, start, out) else {
+        return false;
+    };
+    out.push(' ');
+    let Some(p) = read_name(m, p, out) else {
+        return false;
+    };
+    if p + 20 > end {
+        return false;
+    }
+    for k in 0..5 {
+        let Ok(v) = be32(m, p + 4 * k) else {
+            return false;
+        };
+        out.push(' ');
+        out.push_str(itoa::Buffer::new().format(v));
+    }
+    true
 }
 
 #[cfg(test)]
