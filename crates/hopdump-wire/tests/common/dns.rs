@@ -919,7 +919,42 @@ pub fn dns_cases() -> Vec<Case> {
         e(0x0800, &err.build(&icmp(3, 3, [0; 4], &qd[..36]))),
     ));
 
-    // The same full response cut after every byte of the DNS message.
+    // Carried differently: flannel VXLAN, a padded minimum frame, IP fragments.
+    let inner = query4(&cat(&[
+        &hdr(0x5151, 0x0100, [1, 0, 0, 0]),
+        &question(&q, 33, 1),
+    ]));
+    let mut vx = vxlan_hdr(1);
+    vx.extend_from_slice(&inner);
+    c.push(case(
+        "dns inside flannel vxlan",
+        l,
+        udp4([192, 168, 0, 11], [192, 168, 0, 12], 40123, 8472, &vx),
+    ));
+    let mut padded = reply4(&hdr(0x5252, 0x8180, [0, 0, 0, 0]));
+    padded.resize(60, 0xee);
+    c.push(case("dns in padded frame", l, padded));
+    let whole = udp(&KUBE_DNS, &POD, 53, 41003, &full_response());
+    let mut f1 = V4::new(17);
+    f1.src = KUBE_DNS;
+    f1.dst = POD;
+    f1.frag = 0x2000;
+    f1.id = 999;
+    c.push(case(
+        "dns first fragment",
+        l,
+        e(0x0800, &f1.build(&whole[..96])),
+    ));
+    let mut f2 = f1.clone();
+    f2.frag = 12;
+    c.push(case(
+        "dns second fragment",
+        l,
+        e(0x0800, &f2.build(&whole[96..])),
+    ));
+
+    // The same full response cut after every byte of the DNS message (UDP), and every third
+    // byte over TCP and of an mDNS response.
     let full = reply4(&full_response());
     let start = 14 + 20 + 8;
     for cut in start..full.len() {
@@ -940,6 +975,24 @@ pub fn dns_cases() -> Vec<Case> {
             &format!("dns query cut at {}", cut - start),
             l,
             fq.clone(),
+            cut,
+        ));
+    }
+    let tfull = tcp_dns(KUBE_DNS, POD, 53, 45007, &prefixed(&full_response()));
+    for cut in (14 + 20 + 20..tfull.len()).step_by(3) {
+        c.push(snapped(
+            &format!("dns tcp response cut at {cut}"),
+            l,
+            tfull.clone(),
+            cut,
+        ));
+    }
+    let mfull = udp4([192, 168, 1, 20], [224, 0, 0, 251], 5353, 5353, &mr);
+    for cut in (start..mfull.len()).step_by(3) {
+        c.push(snapped(
+            &format!("mdns response cut at {cut}"),
+            l,
+            mfull.clone(),
             cut,
         ));
     }
