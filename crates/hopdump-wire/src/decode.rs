@@ -428,6 +428,34 @@ impl Dec {
             options,
             payload_len: claimed.saturating_sub(t.header_len() as u32),
         }));
+        let len = claimed.saturating_sub(t.header_len() as u32);
+        if len > 0 && crate::tcp::prints_dns(t.sport(), t.dport()) {
+            // One length-prefixed message filling the segment, as tcpdump requires.
+            let payload = t.payload();
+            match be16(payload, 0) {
+                Ok(prefix) if u32::from(prefix) + 2 == len => {
+                    return self.dns(tail(payload, 2), len - 2);
+                }
+                Err(_) if len >= 2 => return self.trunc("domain"),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A DNS message: `msg` as captured, `claimed` its length per the headers.
+    fn dns(&mut self, msg: &[u8], claimed: u32) -> D {
+        if claimed < crate::dns::HEADER_LEN as u32 {
+            return Ok(());
+        }
+        let Ok(h) = crate::dns::DnsMessage::new_checked(msg) else {
+            return self.trunc("domain");
+        };
+        let (layer, complete) = crate::dns::layer(h);
+        self.layers.push(Layer::Dns(layer));
+        if !complete && (msg.len() as u64) < u64::from(claimed) {
+            return self.trunc("domain");
+        }
         Ok(())
     }
 
@@ -444,6 +472,11 @@ impl Dec {
         }));
         let is = |port: u16| u.sport() == port || u.dport() == port;
         let payload = u.payload();
+        if !udp::is_nfs(u.sport(), u.dport(), payload)
+            && (is(crate::dns::PORT_DNS) || is(crate::dns::PORT_MDNS))
+        {
+            return self.dns(payload, u32::from(u.len()).saturating_sub(8));
+        }
         if is(udp::PORT_VXLAN_LINUX) || is(udp::PORT_VXLAN) {
             let port = if is(udp::PORT_VXLAN_LINUX) {
                 udp::PORT_VXLAN_LINUX

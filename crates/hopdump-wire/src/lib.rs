@@ -20,11 +20,13 @@
 //! unreachable, need-to-frag, time exceeded, redirect, `-v` quoted datagram), ICMPv6 (echo,
 //! errors, packet too big, neighbor/router discovery, MLD), VXLAN (UDP 4789), flannel's UDP
 //! 8472 (which tcpdump 4.99 prints as OTV — same header, same inner frame), Geneve (6081),
-//! IP-in-IP, IPv6-in-IPv4, SLL, SLL2, Null/loopback and raw IP; truncated and malformed
-//! packets end in tcpdump's `[|proto]`, `(invalid)` or `bad-len` markers.
+//! IP-in-IP, IPv6-in-IPv4, SLL, SLL2, Null/loopback, raw IP, HTTP request/status lines
+//! (TCP 80/8080) and DNS/mDNS (UDP/TCP 53, UDP 5353: every record type and EDNS option
+//! tcpdump decodes, `-v`/`-vv`/`-vvv` sections and TTLs); truncated and malformed packets end
+//! in tcpdump's `[|proto]`, `(invalid)` or `bad-len` markers.
 //!
-//! Not reproduced (they print a plainer line than tcpdump): application-layer decoders that
-//! tcpdump picks by port (DNS, HTTP, NTP, DHCP, SNMP, ... — their UDP lines read
+//! Not reproduced (they print a plainer line than tcpdump): other application-layer decoders
+//! that tcpdump picks by port (NTP, DHCP, SNMP, NFS, SSH, ... — their UDP lines read
 //! `UDP, length N` and their TCP lines stop after `length N`), other ethertypes tcpdump knows
 //! (LLDP, MPLS, PPPoE, 802.3/LLC, MACsec — printed as the hex dump tcpdump uses for unknown
 //! types), other IP protocols (IGMP, GRE, SCTP, ESP, ... — printed as `ip-proto-N LEN`),
@@ -35,6 +37,7 @@
 pub mod arp;
 mod checksum;
 mod decode;
+pub mod dns;
 pub mod ethernet;
 mod field;
 mod flow;
@@ -90,7 +93,7 @@ impl Names for NoNames {}
 /// The tcpdump flags the text output follows.
 #[derive(Clone, Debug, Default)]
 pub struct TextOptions {
-    /// `-v` = 1, `-vv` = 2 (3 behaves like 2).
+    /// `-v` = 1, `-vv` = 2, `-vvv` = 3 (which only adds DNS record TTLs).
     pub verbose: u8,
     /// `-e`: print the link-level header.
     pub link_header: bool,

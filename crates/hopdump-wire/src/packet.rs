@@ -14,7 +14,10 @@ pub const PACKET_SCHEMA: &str = "hopdump.packet/1";
 /// or `geneve` layer (or an `ipv4`/`ipv6` layer whose protocol is 4 or 41) come the inner
 /// packet's layers. Decoding stops at the first header that does not fit in the captured
 /// bytes; `truncated` then names it (tcpdump's protocol name: `ether`, `vlan`, `arp`, `ip`,
-/// `ip6`, `tcp`, `udp`, `icmp`, `icmp6`, `vxlan`, `geneve`, `sll`, `sll2`, `null`).
+/// `ip6`, `tcp`, `udp`, `icmp`, `icmp6`, `vxlan`, `geneve`, `domain`, `sll`, `sll2`, `null`).
+/// A `dns` layer follows the `udp` or `tcp` layer of port 53 (and UDP 5353, mDNS) when the
+/// message is at least a header long; over TCP only when the segment holds exactly one
+/// length-prefixed message, as tcpdump decodes it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Packet {
@@ -63,6 +66,8 @@ pub enum Layer {
     Vxlan(VxlanLayer),
     /// Geneve header.
     Geneve(GeneveLayer),
+    /// DNS or mDNS message.
+    Dns(DnsLayer),
     /// A protocol this crate does not decode.
     Unknown(UnknownLayer),
 }
@@ -462,6 +467,68 @@ pub struct GeneveLayer {
     pub vni: u32,
     /// Options length in bytes.
     pub options_len: u16,
+}
+
+/// DNS message: header fields, questions and answers (authority and additional records are
+/// only counted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsLayer {
+    /// Message id.
+    pub id: u16,
+    /// QR bit: a response.
+    pub response: bool,
+    /// Opcode (0 query, 1 inverse query, 2 status, 4 notify, 5 update).
+    pub opcode: u8,
+    /// Response code, extended by the OPT record's upper 8 bits when there is one
+    /// (0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN, 5 REFUSED, 16 BADVERS, ...).
+    pub rcode: u16,
+    /// The flags word as sent (AA 0x0400, TC 0x0200, RD 0x0100, RA 0x0080, AD 0x0020,
+    /// CD 0x0010, header rcode in the low 4 bits).
+    pub flags: u16,
+    /// Question count from the header.
+    pub qdcount: u16,
+    /// Answer count from the header.
+    pub ancount: u16,
+    /// Authority count from the header.
+    pub nscount: u16,
+    /// Additional count from the header.
+    pub arcount: u16,
+    /// The questions that were captured and well formed, in order.
+    pub questions: Vec<DnsQuestion>,
+    /// The answer records that were captured and well formed, in order.
+    pub answers: Vec<DnsRecord>,
+}
+
+/// One DNS question.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsQuestion {
+    /// Name in master-file form with its trailing dot (`.` for the root; `\.`, `\\` and
+    /// `\DDD` escapes).
+    pub name: String,
+    /// tcpdump's type name (`A`, `AAAA`, `SRV`, ...; `Type65` when it has none).
+    #[serde(rename = "type")]
+    pub qtype: String,
+    /// Class (1 = IN; mDNS sets the top bit to ask for a unicast reply).
+    pub class: u16,
+}
+
+/// One DNS resource record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsRecord {
+    /// Owner name, as in [`DnsQuestion::name`].
+    pub name: String,
+    /// tcpdump's type name.
+    #[serde(rename = "type")]
+    pub rtype: String,
+    /// Class (mDNS sets the top bit to flush caches).
+    pub class: u16,
+    /// Time to live, seconds.
+    pub ttl: u32,
+    /// The data in master-file form: the address (`A`, `AAAA`), the name (`CNAME`, `NS`,
+    /// `PTR`, `DNAME`), `preference name` (`MX`), `priority weight port target` (`SRV`),
+    /// quoted strings (`TXT`), `mname rname serial refresh retry expire minimum` (`SOA`);
+    /// lowercase hex for other types or data that does not parse.
+    pub data: String,
 }
 
 /// A protocol this crate does not decode.

@@ -677,7 +677,27 @@ pub(crate) fn print(
         cx.s(": ");
         return crate::http::print(cx, payload, length);
     }
+    if prints_dns(sport, dport) {
+        return crate::dns::print(cx, payload, length, true, false);
+    }
     Ok(())
+}
+
+/// Ports whose printers `tcp_print` tries before DNS (telnet, smtp, whois, bgp, pptp, redis,
+/// ssh, beep, openflow, ftp, rtsp; HTTP is handled above): with one of them on either side
+/// tcpdump does not print DNS, and neither do we (those printers are not reproduced).
+const BEFORE_DNS: [u16; 13] = [
+    23, 25, 43, 179, 1723, 6379, 22, 10288, 6633, 6653, 21, 554, 8554,
+];
+
+/// tcpdump hands the segment to its DNS printer: port 53 on one side and none of the ports it
+/// tries first (HTTP included) on either.
+pub(crate) fn prints_dns(sport: u16, dport: u16) -> bool {
+    let is = |p: u16| sport == p || dport == p;
+    is(crate::dns::PORT_DNS)
+        && !crate::http::is_http_port(sport)
+        && !crate::http::is_http_port(dport)
+        && !BEFORE_DNS.iter().any(|&p| is(p))
 }
 
 /// `print_tcp_rst_data`

@@ -1,9 +1,9 @@
-//! UDP (RFC 768): the checked view and tcpdump's `udp_print`, which hands VXLAN (4789),
-//! OTV/flannel (8472) and Geneve (6081) payloads on to their printers.
+//! UDP (RFC 768): the checked view and tcpdump's `udp_print`, which hands DNS (53), mDNS
+//! (5353), VXLAN (4789), OTV/flannel (8472) and Geneve (6081) payloads on to their printers.
 
-use crate::field::{Res, Truncated, be16, cut, has, tail};
+use crate::field::{Res, Truncated, be16, be32, cut, has, tail};
 use crate::print::{Cx, IpHdr};
-use crate::{geneve, vxlan};
+use crate::{dns, geneve, vxlan};
 
 /// Header length.
 pub const HEADER_LEN: usize = 8;
@@ -13,6 +13,8 @@ pub const PORT_VXLAN: u16 = 4789;
 pub const PORT_VXLAN_LINUX: u16 = 8472;
 /// Geneve port.
 pub const PORT_GENEVE: u16 = 6081;
+/// NFS port (tcpdump's RPC check on it comes first).
+const PORT_NFS: u16 = 2049;
 
 /// A checked view of a UDP header.
 #[derive(Clone, Copy, Debug)]
@@ -143,8 +145,14 @@ pub(crate) fn print(
         }
     }
     let is = |p: u16| sport == p || dport == p;
-    if !cx.opts.quiet {
-        // tcpdump's order: OTV (8472), then VXLAN, then Geneve.
+    if !cx.opts.quiet && !is_nfs(sport, dport, cp) {
+        // tcpdump's order: DNS, mDNS, ..., OTV (8472), VXLAN, Geneve.
+        if is(dns::PORT_DNS) {
+            return dns::print(cx, cp, length, false, false);
+        }
+        if is(dns::PORT_MDNS) {
+            return dns::print(cx, cp, length, false, true);
+        }
         if is(PORT_VXLAN_LINUX) {
             return vxlan::print_otv(cx, cp, length);
         }
@@ -165,6 +173,16 @@ pub(crate) fn print(
         cx.u(ulen);
     }
     Ok(())
+}
+
+/// tcpdump's NFS test (an RPC call to 2049 or a reply from it), which precedes every other
+/// port printer: it is not reproduced, but it keeps DNS, VXLAN... from claiming the packet.
+pub(crate) fn is_nfs(sport: u16, dport: u16, payload: &[u8]) -> bool {
+    match be32(payload, 4) {
+        Ok(0) => dport == PORT_NFS,
+        Ok(1) => sport == PORT_NFS,
+        _ => false,
+    }
 }
 
 fn cksum_note(cx: &mut Cx<'_>, field: u16, sum: u16) {

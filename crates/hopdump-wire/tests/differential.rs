@@ -1,7 +1,10 @@
 //! Differential fuzzing against tcpdump: mutated corpus packets, our text vs tcpdump's.
 //! Exploratory (mutations reach printers this crate deliberately does not reproduce, such as
-//! DNS on a mutated port), so it is `#[ignore]`d and reports a mismatch rate:
+//! NTP or SNMP on a mutated port), so it is `#[ignore]`d and reports a mismatch rate:
 //! `cargo test -p hopdump-wire --test differential -- --ignored --nocapture`.
+//! `HOPDUMP_DIFF_CORPUS=dns` mutates only the DNS corpus (default: Ethernet + DNS);
+//! `HOPDUMP_DIFF_SKIP` (14) bytes are left alone, up to 1 + `HOPDUMP_DIFF_MUTATIONS` (2) are
+//! changed, `HOPDUMP_DIFF_SEED` picks another run.
 
 mod common;
 
@@ -56,15 +59,37 @@ fn mutated_packets_match_tcpdump() {
         quiet: flags.iter().any(|f| f == "-q"),
         ..TextOptions::numeric()
     };
-    let corpus: Vec<_> = common::ethernet_cases();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let corpus: Vec<_> = match std::env::var("HOPDUMP_DIFF_CORPUS").as_deref() {
+        Ok("dns") => common::dns::dns_cases(),
+        Ok("ethernet") => common::ethernet_cases(),
+        _ => {
+            let mut c = common::ethernet_cases();
+            c.extend(common::dns::dns_cases());
+            c
+        }
+    };
+    // Bytes left alone at the start (14: the Ethernet header; 42 also keeps IPv4 and UDP)
+    // and the most bytes changed per packet.
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(d)
+    };
+    let skip = env("HOPDUMP_DIFF_SKIP", 14);
+    let most = env("HOPDUMP_DIFF_MUTATIONS", 2);
+    let seed = std::env::var("HOPDUMP_DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x1234_5678_9abc_def1u64);
+    let mut rng = Rng(seed | 1);
     let mut pkts = Vec::new();
     for i in 0..n {
         let mut d = corpus[i % corpus.len()].data.clone();
-        // Mutate past the Ethernet header, mostly single bytes.
-        for _ in 0..=rng.below(2) {
-            if d.len() > 14 {
-                let at = 14 + rng.below(d.len() - 14);
+        // Mutate past the first `skip` bytes, mostly single bytes.
+        for _ in 0..=rng.below(most) {
+            if d.len() > skip {
+                let at = skip + rng.below(d.len() - skip);
                 d[at] = match rng.below(3) {
                     0 => rng.next() as u8,
                     1 => d[at] ^ (1 << rng.below(8)),
@@ -116,6 +141,10 @@ fn mutated_packets_match_tcpdump() {
             }
         }
     }
+    let show: usize = std::env::var("HOPDUMP_DIFF_SHOW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(40);
     let mut printer = Printer::new(opts);
     let mut bad = 0;
     for (i, (d, orig)) in pkts.iter().enumerate() {
@@ -126,7 +155,7 @@ fn mutated_packets_match_tcpdump() {
         let t = theirs.get(i).cloned().unwrap_or_default();
         if ours != t {
             bad += 1;
-            if bad <= 40 {
+            if bad <= show {
                 println!(
                     "#{} ({})\n  tcpdump: {t:?}\n  ours:    {ours:?}",
                     i + 1,

@@ -156,13 +156,18 @@ fn flagsets() -> Vec<FlagSet> {
 }
 
 /// Runs every flag set over the cases of one link type; returns readable mismatch reports.
-fn check_link(link: LinkType, cases: &[&Case], dir: &std::path::Path) -> Vec<String> {
+fn check_link(
+    link: LinkType,
+    cases: &[&Case],
+    dir: &std::path::Path,
+    sets: &[FlagSet],
+) -> Vec<String> {
     let path = dir.join(format!("link{}.pcap", link.linktype()));
     write_pcap(&path, link, cases);
     let names = SysNames::load();
     let mut failures = Vec::new();
     let mut compared = 0;
-    for fs in flagsets() {
+    for fs in sets {
         // `-#` numbers each packet ("%5u  "), which splits tcpdump's output per packet.
         let mut flags = fs.flags.to_vec();
         flags.push("-#");
@@ -201,7 +206,7 @@ fn check_link(link: LinkType, cases: &[&Case], dir: &std::path::Path) -> Vec<Str
     }
     assert_eq!(
         compared,
-        cases.len() * flagsets().len(),
+        cases.len() * sets.len(),
         "every packet compared under every flag set"
     );
     failures
@@ -237,11 +242,35 @@ fn text_equals_tcpdump() {
     }
     let mut failures = Vec::new();
     for (link, cs) in &by_link {
-        failures.extend(check_link(*link, cs, dir.path()));
+        failures.extend(check_link(*link, cs, dir.path(), &flagsets()));
     }
     assert!(
         failures.is_empty(),
         "{} mismatches against tcpdump:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `-vvv` adds DNS record TTLs (`[1h2m3s]`); checked on the DNS corpus alone (its UDP, TCP,
+/// IPv6 and ICMP carriers included).
+#[test]
+fn dns_vvv_equals_tcpdump() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cases = common::dns::dns_cases();
+    let refs: Vec<&Case> = cases.iter().collect();
+    let sets = [FlagSet {
+        flags: &["-nn", "-vvv"],
+        opts: TextOptions {
+            verbose: 3,
+            ..TextOptions::numeric()
+        },
+        stateful: true,
+    }];
+    let failures = check_link(LinkType::Ethernet, &refs, dir.path(), &sets);
+    assert!(
+        failures.is_empty(),
+        "{} mismatches against tcpdump -vvv:\n{}",
         failures.len(),
         failures.join("\n")
     );

@@ -166,3 +166,125 @@ fn linktype_is_recorded() {
     assert_eq!(p.linktype, 276);
     assert_eq!(p.truncated.as_deref(), Some("sll2"));
 }
+
+#[test]
+fn dns_layer_follows_udp_and_tcp() {
+    let cases = common::all_cases();
+    let c = find(&cases, "dns query a");
+    let v: Value = serde_json::to_value(decode(c.link, &c.data, c.orig_len)).expect("json");
+    let d = &v["layers"][3];
+    assert_eq!(d["layer"], "dns");
+    assert_eq!(d["id"], 0x1234);
+    assert_eq!(d["response"], false);
+    assert_eq!(d["flags"], 0x0100);
+    assert_eq!(
+        d["questions"][0],
+        serde_json::json!({"name": "web.default.svc.cluster.local.", "type": "A", "class": 1})
+    );
+    assert_eq!(d["answers"], serde_json::json!([]));
+
+    let c = find(&cases, "dns response all sections");
+    let v: Value = serde_json::to_value(decode(c.link, &c.data, c.orig_len)).expect("json");
+    let d = &v["layers"][3];
+    assert_eq!(d["response"], true);
+    assert_eq!(d["rcode"], 0);
+    assert_eq!(
+        [&d["qdcount"], &d["ancount"], &d["nscount"], &d["arcount"]],
+        [1, 2, 1, 2]
+    );
+    assert_eq!(
+        d["answers"],
+        serde_json::json!([
+            {"name": "web.default.svc.cluster.local.", "type": "CNAME", "class": 1, "ttl": 30,
+             "data": "api.default.svc.cluster.local."},
+            {"name": "api.default.svc.cluster.local.", "type": "A", "class": 1, "ttl": 3600,
+             "data": "10.96.12.34"},
+        ])
+    );
+    assert!(v.get("truncated").is_none());
+
+    let c = find(&cases, "dns tcp response");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(matches!(p.layers.last(), Some(Layer::Dns(d)) if d.answers.len() == 2));
+}
+
+#[test]
+fn dns_record_data_and_rcodes() {
+    let cases = common::all_cases();
+    let answers = |name: &str| -> Vec<(String, String)> {
+        let c = find(&cases, name);
+        let p = decode(c.link, &c.data, c.orig_len);
+        match p.layers.last() {
+            Some(Layer::Dns(d)) => d
+                .answers
+                .iter()
+                .map(|a| (a.rtype.clone(), a.data.clone()))
+                .collect(),
+            other => panic!("[{name}] last layer {other:?}"),
+        }
+    };
+    let s = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        answers("dns response srv"),
+        [
+            s("SRV", "0 100 8080 web-0.web.default.svc.cluster.local."),
+            s("SRV", "10 5 80 web.default.svc.cluster.local."),
+        ]
+    );
+    assert_eq!(
+        answers("dns response mx ns"),
+        [s("MX", "10 mail.example.com."), s("MX", "20 example.com.")]
+    );
+    assert_eq!(
+        answers("dns response txt"),
+        [
+            s("TXT", r#""v=spf1 -al" "" "a\"b\\\001\254""#),
+            s("TXT", "")
+        ]
+    );
+    assert_eq!(
+        answers("dns response cname chain aaaa")[2],
+        s("AAAA", "2001:db8::1234")
+    );
+    assert_eq!(answers("dns response other types")[1], s("NULL", "010203"));
+
+    let c = find(&cases, "dns response nxdomain soa");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(matches!(p.layers.last(), Some(Layer::Dns(d)) if d.rcode == 3 && d.answers.is_empty()));
+    let c = find(&cases, "dns response extended rcode badvers");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(matches!(p.layers.last(), Some(Layer::Dns(d)) if d.rcode == 16));
+    let c = find(&cases, "mdns query qu qm");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(
+        matches!(p.layers.last(), Some(Layer::Dns(d)) if d.questions[0].class == 0x8001 && d.questions[0].qtype == "PTR")
+    );
+}
+
+#[test]
+fn dns_truncation_and_malformed_names() {
+    let cases = common::all_cases();
+    let c = find(&cases, "dns response cut at 70");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert_eq!(p.truncated.as_deref(), Some("domain"));
+    assert!(
+        matches!(p.layers.last(), Some(Layer::Dns(d)) if d.questions.len() == 1 && d.answers.len() == 1)
+    );
+    let c = find(&cases, "dns response cut at 5");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert_eq!(p.truncated.as_deref(), Some("domain"));
+    assert!(matches!(p.layers.last(), Some(Layer::Udp(_))));
+    // A forward pointer is refused: the question is dropped, nothing was cut.
+    let c = find(&cases, "dns forward pointer");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(p.truncated.is_none());
+    assert!(matches!(p.layers.last(), Some(Layer::Dns(d)) if d.questions.is_empty()));
+    // Too short to be DNS: no layer, as tcpdump prints it invalid.
+    let c = find(&cases, "dns short message");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(matches!(p.layers.last(), Some(Layer::Udp(_))));
+    // TCP: a message spanning segments is not decoded.
+    let c = find(&cases, "dns tcp message spans segments");
+    let p = decode(c.link, &c.data, c.orig_len);
+    assert!(matches!(p.layers.last(), Some(Layer::Tcp(_))));
+}

@@ -1,6 +1,8 @@
 //! Packet builders and the shared corpus of test packets (golden, no-panic and JSON tests).
 #![allow(dead_code)]
 
+pub mod dns;
+
 use hopdump_wire::LinkType;
 
 pub const MAC_A: [u8; 6] = [0x02, 0x42, 0xac, 0x11, 0x00, 0x02];
@@ -1292,5 +1294,6 @@ pub fn other_link_cases() -> Vec<Case> {
 pub fn all_cases() -> Vec<Case> {
     let mut c = ethernet_cases();
     c.extend(other_link_cases());
+    c.extend(dns::dns_cases());
     c
 }
