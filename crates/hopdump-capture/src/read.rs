@@ -175,13 +175,15 @@ impl FileReader {
                         PcapBlockOwned::LegacyHeader(h) => {
                             self.big_endian = h.is_bigendian();
                             self.ng = false;
-                            if h.version_major != 2 {
-                                // libpcap too: 1.x is archaic, and no 3.x exists.
+                            // As libpcap (sf-pcap.c): 2.0 to 2.4, and the 543.0 some
+                            // writers put there; 1.x is archaic, 2.5+ and 3.x do not exist.
+                            if !matches!((h.version_major, h.version_minor), (2, 0..=4) | (543, 0))
+                            {
                                 return Err(corrupt(
                                     &self.path,
                                     self.offset,
                                     format!(
-                                        "pcap format version {}.{} is not supported (2.x is)",
+                                        "pcap format version {}.{} is not supported (2.0 to 2.4 are)",
                                         h.version_major, h.version_minor
                                     ),
                                 ));
@@ -385,7 +387,7 @@ impl FileReader {
                 }
                 // The block is whole: a length inside its body is what lies.
                 Some(len) if len as usize <= have => match (word(0), word(20)) {
-                    (Some(6), Some(caplen)) => format!(
+                    (Some(6), Some(caplen)) if caplen > len.saturating_sub(32) => format!(
                         "packet block claims {caplen} captured bytes but its {len}-byte block holds at most {}",
                         len.saturating_sub(32)
                     ),

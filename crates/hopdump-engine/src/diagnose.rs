@@ -787,7 +787,18 @@ fn check_cni_routing(ev: &Evidence) -> Option<Finding> {
     // several) while small probes fail too — not chance: the probes are spread over every
     // endpoint, and a path that only loses large packets is an MTU problem, not routing.
     let small_failed = ev.probes_of(false).any(|p| p.result != ProbeResult::Ok);
-    if lost.is_empty() || (lost.len() < remote && !small_failed) {
+    // And only when no pod that was reached explains the failures itself (refusing,
+    // unreachable, or silent): with several endpoints an unprobed one proves nothing.
+    let pods_clean = ev
+        .hops
+        .iter()
+        .filter(|h| h.error.is_none() && matches!(h.role, HopRole::Pod | HopRole::PodNetwork))
+        .all(|h| {
+            h.counts.rst == 0
+                && h.counts.icmp_unreachable == 0
+                && (h.counts.forward == 0 || h.counts.replies > 0)
+        });
+    if lost.is_empty() || (lost.len() < remote && !(small_failed && pods_clean)) {
         return None;
     }
     let routes: Vec<String> = a
@@ -1598,6 +1609,30 @@ mod tests {
         // The same partial absence with every small probe answered is not routing: an
         // endpoint the probes did not happen to reach proves nothing.
         ev.probes[1].result = ProbeResult::Ok;
+        assert_ne!(verdict(&ev).0, Code::CniRouting);
+    }
+
+    /// Review: with several remote endpoints some get no probe by chance; when a reached pod
+    /// refuses, that is the failure, not routing to the unprobed ones.
+    #[test]
+    fn an_unprobed_endpoint_beside_a_refusing_pod_is_not_cni_routing() {
+        let mut ev = healthy();
+        ev.endpoints.push(EndpointEvidence {
+            addr: "10.244.3.2".parse().unwrap(),
+            port: 8080,
+            node: Some("node3".into()),
+            pod_netns: Some("n3p1".into()),
+            exists: true,
+        });
+        ev.hops
+            .push(hop("node3", "eth0", HopRole::RemoteUplink, 0, 0));
+        ev.hops
+            .push(hop("node3", "cni0", HopRole::PodNetwork, 0, 0));
+        ev.hops[4].counts.rst = 3;
+        ev.probes = vec![
+            probe(ProbeResult::Ok, ProbeKind::TcpSmall),
+            probe(ProbeResult::Refused, ProbeKind::TcpSmall),
+        ];
         assert_ne!(verdict(&ev).0, Code::CniRouting);
     }
 

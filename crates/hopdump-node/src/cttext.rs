@@ -43,11 +43,38 @@ fn tcp_state(name: &str) -> Option<u8> {
     })
 }
 
-/// Whether a line carries no entry: blank, a comment, conntrack's summary on stderr.
+/// Whether a line carries no entry: blank, a comment, conntrack's summary on stderr (`flow
+/// entries have been shown` for -L, `flow events have been shown` for -E).
 fn is_noise(line: &str) -> bool {
     line.is_empty()
         || line.starts_with('#')
-        || (line.starts_with("conntrack v") && line.contains("flow entries"))
+        || (line.starts_with("conntrack v")
+            && (line.contains("flow entries") || line.contains("flow events")))
+}
+
+/// Words, with a bracketed group that holds spaces (`-o ktimestamp`'s `[start=Mon Mar  4
+/// 10:00:00 2024]`) kept as one.
+fn words(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut open: Option<usize> = None;
+    let base = line.as_ptr() as usize;
+    for w in line.split_ascii_whitespace() {
+        let at = w.as_ptr() as usize - base;
+        match open {
+            Some(start) => {
+                if w.ends_with(']') {
+                    out.push(&line[start..at + w.len()]);
+                    open = None;
+                }
+            }
+            None if w.starts_with('[') && !w.ends_with(']') => open = Some(at),
+            None => out.push(w),
+        }
+    }
+    if let Some(start) = open {
+        out.push(&line[start..]);
+    }
+    out
 }
 
 /// A tuple being read: its fields as they come.
@@ -98,15 +125,41 @@ impl Partial {
     }
 }
 
+/// A `conntrack -E` line's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    New,
+    Update,
+    Destroy,
+}
+
 /// Parse one entry line (an event line's `[NEW]`-style prefix is skipped).
 pub fn parse_line(line: &str) -> Result<CtEntry, String> {
-    let mut words = line.split_ascii_whitespace().peekable();
-    // conntrack -E: "[NEW]", "[UPDATE]", "[DESTROY]" first.
-    if words
-        .peek()
-        .is_some_and(|w| w.starts_with('[') && w.ends_with(']') && w.len() > 2)
-        && matches!(words.peek(), Some(&"[NEW]" | &"[UPDATE]" | &"[DESTROY]"))
-    {
+    parse_event(line).map(|(_, e)| e)
+}
+
+/// Parse one line and say which event it is, for `conntrack -E` lines (`-o timestamp`'s
+/// leading `[seconds.micros]` is skipped too).
+pub fn parse_event(line: &str) -> Result<(Option<Event>, CtEntry), String> {
+    let all = words(line);
+    let mut words = all.into_iter().peekable();
+    if words.peek().is_some_and(|w| {
+        w.len() > 2
+            && w.starts_with('[')
+            && w.ends_with(']')
+            && w[1..w.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.')
+    }) {
+        words.next();
+    }
+    let event = match words.peek() {
+        Some(&"[NEW]") => Some(Event::New),
+        Some(&"[UPDATE]") => Some(Event::Update),
+        Some(&"[DESTROY]") => Some(Event::Destroy),
+        _ => None,
+    };
+    if event.is_some() {
         words.next();
     }
     let mut family = None;
@@ -272,20 +325,42 @@ pub fn parse_line(line: &str) -> Result<CtEntry, String> {
     if e.snat_to().is_some() {
         e.status |= IPS_SRC_NAT;
     }
-    Ok(e)
+    Ok((event, e))
 }
 
 /// Every entry of a saved table. Comments, blank lines and conntrack's summary line are
 /// skipped; any other line that is not an entry is an error naming it.
+///
+/// `conntrack -E` lines are events, not a table: they are replayed (an entry is its last
+/// `[NEW]`/`[UPDATE]`, and is gone after `[DESTROY]`), so each flow is one entry.
 pub fn parse(text: &str) -> Result<Vec<CtEntry>, LineError> {
-    let mut out = Vec::new();
+    let mut out: Vec<CtEntry> = Vec::new();
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if is_noise(line) {
             continue;
         }
-        match parse_line(line) {
-            Ok(e) => out.push(e),
+        if line.starts_with('<') {
+            return Err(LineError {
+                line: n + 1,
+                detail: "XML (`conntrack -o xml`) is not read: save the table with `conntrack -L` (or cat /proc/net/nf_conntrack)".into(),
+            });
+        }
+        match parse_event(line) {
+            Ok((None, e)) => out.push(e),
+            Ok((Some(ev), e)) => {
+                let same = out
+                    .iter()
+                    .position(|x| x.orig == e.orig && x.zone == e.zone);
+                match (ev, same) {
+                    (Event::Destroy, Some(i)) => {
+                        out.remove(i);
+                    }
+                    (Event::Destroy, None) => {}
+                    (_, Some(i)) => out[i] = e,
+                    (_, None) => out.push(e),
+                }
+            }
             Err(detail) => {
                 return Err(LineError {
                     line: n + 1,
@@ -366,6 +441,25 @@ mod tests {
             }
         }
         assert!(ok >= 14, "{ok}");
+    }
+
+    /// Review: event lines are a history, not a table; timestamps and the -E summary.
+    #[test]
+    fn events_replay_into_one_entry_per_flow() {
+        let text = "    [NEW] tcp      6 120 SYN_SENT src=192.168.1.50 dst=192.168.1.240 sport=51234 dport=80 [UNREPLIED] src=10.244.2.7 dst=10.244.1.0 sport=8080 dport=41876\n\
+             [UPDATE] tcp      6 60 SYN_RECV src=192.168.1.50 dst=192.168.1.240 sport=51234 dport=80 src=10.244.2.7 dst=10.244.1.0 sport=8080 dport=41876\n\
+             [1709546400.123456]\t [UPDATE] tcp      6 86400 ESTABLISHED src=192.168.1.50 dst=192.168.1.240 sport=51234 dport=80 src=10.244.2.7 dst=10.244.1.0 sport=8080 dport=41876 [ASSURED]\n\
+                 [NEW] udp      17 30 src=192.168.1.50 dst=192.168.1.243 sport=40001 dport=53 [UNREPLIED] src=10.244.2.9 dst=10.244.1.0 sport=53 dport=40001\n\
+             [DESTROY] udp      17 src=192.168.1.50 dst=192.168.1.243 sport=40001 dport=53 [UNREPLIED] src=10.244.2.9 dst=10.244.1.0 sport=53 dport=40001\n\
+             conntrack v1.4.8 (conntrack-tools): 5 flow events have been shown.\n";
+        let v = parse(text).unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].state(), Some("ESTABLISHED"));
+        // -o ktimestamp: bracketed times with spaces inside.
+        let e = parse_line("tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 [ASSURED] mark=0 [start=Mon Mar  4 10:00:00 2024] [stop=Mon Mar  4 10:01:00 2024] delta-time=60 use=1").unwrap();
+        assert_eq!(e.use_count, Some(1));
+        let e = parse("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n").unwrap_err();
+        assert!(e.detail.contains("XML"), "{e}");
     }
 
     #[test]

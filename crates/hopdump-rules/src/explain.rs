@@ -109,8 +109,13 @@ fn describe_stop(path: &[Hit]) -> String {
 
 /// Walk `flow` through `rules` and summarise.
 pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation {
-    let branches = rules.walk(flow, ctx);
-    let certain = branches.iter().all(|b| b.assumptions.is_empty());
+    let all = rules.walk(flow, ctx);
+    let certain = all.iter().all(|b| b.assumptions.is_empty());
+    // Branches the walk's budget stopped have no known fate: the outcome is made from the
+    // others (they stay in `branches`, marked `cut`, and a warning says how many).
+    let cut = all.iter().filter(|b| b.cut).count();
+    let known: Vec<&crate::walk::Branch> = all.iter().filter(|b| !b.cut).collect();
+    let branches = &known;
     let lost: f64 = branches
         .iter()
         .filter(|b| matches!(b.fate, Fate::Dropped | Fate::Rejected))
@@ -230,6 +235,10 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
             }
             _ => "accepted and forwarded without DNAT".into(),
         },
+        OutcomeKind::NoMatch if known.is_empty() && cut > 0 => format!(
+            "not known: the walk's budget stopped every branch of {}:{}/{proto} (chains that call each other many times over)",
+            flow.dst, flow.dport
+        ),
         OutcomeKind::NoMatch => format!(
             "no rule matches {}:{}/{proto}: the packet is not DNATed (no Service for this address and port in these rules) and is routed as it is",
             flow.dst, flow.dport
@@ -247,8 +256,17 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
             masquerade,
         },
         path,
-        branches,
         certain,
-        warnings: rules.warnings(),
+        warnings: {
+            let mut w = rules.warnings();
+            if cut > 0 {
+                w.push(format!(
+                    "the walk stopped {cut} of {} branches at its budget of rule evaluations (chains that call each other many times over): their outcome is not known and is left out",
+                    all.len()
+                ));
+            }
+            w
+        },
+        branches: all,
     }
 }

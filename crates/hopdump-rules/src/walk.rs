@@ -36,9 +36,14 @@ const MAX_FORKS: u32 = 65_536;
 const STEPS_PER_RULE: u64 = 16;
 const MIN_STEPS: u64 = 2048;
 
+/// Random branches bring their own steps, up to this many times the walk's base budget (so
+/// forks cannot refill the budget without end).
+const GRANT_FACTOR: u64 = 8;
+
 thread_local! {
     static FORKS_LEFT: std::cell::Cell<u32> = const { std::cell::Cell::new(MAX_FORKS) };
     static STEPS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(MIN_STEPS) };
+    static GRANTS_LEFT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Rule evaluations a random fork (statistic, numgen: one branch per endpoint) adds to the
@@ -47,7 +52,13 @@ const STEPS_PER_RANDOM_BRANCH: u64 = 64;
 
 /// A random fork was taken: its branch brings its own steps.
 fn grant_branch() {
-    STEPS_LEFT.with(|s| s.set(s.get().saturating_add(STEPS_PER_RANDOM_BRANCH)));
+    let granted = GRANTS_LEFT.with(|g| {
+        let left = g.get();
+        let n = left.min(STEPS_PER_RANDOM_BRANCH);
+        g.set(left - n);
+        n
+    });
+    STEPS_LEFT.with(|s| s.set(s.get().saturating_add(granted)));
 }
 
 /// Take one rule evaluation from the walk's budget; false once it is spent.
@@ -197,6 +208,10 @@ pub struct Branch {
     pub path: Vec<Hit>,
     /// Matches that could not be evaluated and what was assumed about them.
     pub assumptions: Vec<String>,
+    /// The walk's budget stopped this branch before its end: its fate is not known (and it is
+    /// left out of the outcome).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cut: bool,
 }
 
 #[derive(Clone)]
@@ -431,8 +446,15 @@ impl NodeRules {
                 .flat_map(|t| &t.chains)
                 .map(|c| c.rules.len())
                 .sum::<usize>();
-        let steps = (rules as u64).saturating_mul(STEPS_PER_RULE).max(MIN_STEPS);
+        // IPVS real servers are branches the rules do not count.
+        let reals = self.ipvs.as_ref().map_or(0, |v| {
+            v.services.iter().map(|s| s.reals.len()).sum::<usize>()
+        });
+        let steps = ((rules + reals) as u64)
+            .saturating_mul(STEPS_PER_RULE)
+            .max(MIN_STEPS);
         STEPS_LEFT.with(|s| s.set(steps));
+        GRANTS_LEFT.with(|g| g.set(steps.saturating_mul(GRANT_FACTOR)));
         let pkt = Pkt {
             src: flow.src,
             sport: flow.sport,
@@ -531,6 +553,7 @@ impl NodeRules {
                     masquerade: st.pkt.snat,
                     path: st.hits,
                     assumptions: st.assumptions,
+                    cut: st.cut,
                 }
             })
             .collect()
@@ -596,6 +619,7 @@ impl NodeRules {
             } else {
                 r.weight as f64 / total as f64
             };
+            grant_branch();
             let mut s = st.clone();
             s.prob *= p;
             let mut h = base.clone();
@@ -1246,5 +1270,66 @@ mod tests {
             assert!(b.assumptions.is_empty(), "{:?}", b.assumptions);
             assert_eq!(b.fate, Fate::Forwarded);
         }
+    }
+
+    /// IPVS real servers are branches too: a Service with 1000 of them, each walking a
+    /// 10-rule POSTROUTING, is followed to every one (the budget counts real servers).
+    #[test]
+    fn step_budget_follows_every_ipvs_real_server() {
+        let mut ipvsadm = String::from("-A -t 192.0.2.240:80 -s rr\n");
+        for j in 0..1000 {
+            ipvsadm.push_str(&format!(
+                "-a -t 192.0.2.240:80 -r 10.244.{}.{}:8080 -m -w 1\n",
+                j / 200,
+                2 + j % 200
+            ));
+        }
+        let mut nat = String::from("*nat\n:POSTROUTING ACCEPT [0:0]\n");
+        for r in 0..10 {
+            nat.push_str(&format!(
+                "-A POSTROUTING -p udp -m udp --dport {} -j RETURN\n",
+                100 + r
+            ));
+        }
+        nat.push_str("COMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &nat).unwrap()],
+            ipvs: Some(crate::ipvs::parse_ipvs("v", &ipvsadm).unwrap()),
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.240:80", None).unwrap();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        assert_eq!(branches.len(), 1000);
+        assert!(branches.iter().all(|b| !b.cut), "no branch cut");
+    }
+
+    /// A cut branch's fate is not known: `explain` leaves it out of the outcome and warns.
+    #[test]
+    fn explain_leaves_cut_branches_out_and_warns() {
+        let mut dump = String::from(
+            "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -m statistic --mode random --probability 0.5 -j DNAT --to-destination 10.244.1.2:8080\n-A PREROUTING -j C0\n",
+        );
+        for level in 0..40 {
+            for _ in 0..2 {
+                dump.push_str(&format!("-A C{level} -j C{}\n", level + 1));
+            }
+        }
+        dump.push_str("COMMIT\n");
+        let rules = NodeRules {
+            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.240:80", None).unwrap();
+        let e = crate::explain(&rules, &flow, &NodeContext::default());
+        assert!(e.branches.iter().any(|b| b.cut));
+        assert!(
+            e.warnings.iter().any(|w| w.contains("budget")),
+            "{:?}",
+            e.warnings
+        );
+        assert!(!e.certain);
+        // The uncut branch DNATs; the cut one does not count as anything.
+        assert_eq!(e.outcome.targets.len(), 1, "{:?}", e.outcome.targets);
+        assert_eq!(e.outcome.targets[0].addr, "10.244.1.2:8080");
     }
 }

@@ -670,8 +670,11 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
     // Ctrl-C or SIGTERM ends the window early: what was seen until then is correlated,
     // diagnosed, printed and written (-w) as usual. A second one ends hopdump at once (130).
     let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, interrupted.clone())
+    for (sig, code) in [
+        (signal_hook::consts::SIGINT, 130),
+        (signal_hook::consts::SIGTERM, 143),
+    ] {
+        signal_hook::flag::register_conditional_shutdown(sig, code, interrupted.clone())
             .context("cannot install signal handler")?;
         signal_hook::flag::register(sig, interrupted.clone())
             .context("cannot install signal handler")?;
@@ -782,7 +785,8 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
         }
     }
     stop.store(true, Ordering::Relaxed);
-    if interrupted.load(Ordering::Relaxed) {
+    // From here on the first signal ends hopdump at once (nothing reads the flag any more).
+    if interrupted.swap(true, Ordering::Relaxed) {
         let cut = format!(
             "window: cut short by a signal after {:.1}s (of {:.1}s); the verdict rests on what was seen until then",
             t0.elapsed().as_secs_f64(),

@@ -601,6 +601,7 @@ impl NodeRules {
                         let n = ng.get("mod").and_then(Value::as_u64).unwrap_or(1).max(1);
                         let off = ng.get("offset").and_then(Value::as_u64).unwrap_or(0);
                         let mut covered = 0.0;
+                        let mut refused = false;
                         for (k, d, comment) in &elems {
                             // A number or a range counts directly; anything else is tried on
                             // each value (the kernel's modulus is 32 bits: a lying one is not
@@ -626,8 +627,16 @@ impl NodeRules {
                             if count == 0 {
                                 continue;
                             }
-                            super::grant_branch();
                             let p = count as f64 / n as f64;
+                            if work.len() + out.len() >= super::MAX_BRANCHES
+                                || !super::may_fork(st.hits.len())
+                            {
+                                // Too many branches: the rest of the share goes on as not
+                                // matching (probabilities still add up).
+                                refused = true;
+                                break;
+                            }
+                            super::grant_branch();
                             covered += p;
                             let mut s = st.clone();
                             s.prob *= p;
@@ -644,6 +653,14 @@ impl NodeRules {
                         if covered < 1.0 - 1e-9 {
                             let mut s = st;
                             s.prob *= 1.0 - covered;
+                            if refused {
+                                s.assumptions.push(format!(
+                                    "nft {} {} rule {}: too many branches to follow; the rest of numgen's share assumed not to match",
+                                    t.name,
+                                    c.name,
+                                    ri + 1
+                                ));
+                            }
                             work.push((ri + 1, 0, s));
                         }
                         continue;
@@ -881,5 +898,48 @@ mod tests {
                 .iter()
                 .any(|b| b.fate == crate::walk::Fate::Dropped && b.probability > 0.99)
         );
+    }
+
+    /// Review: chained `numgen` maps forked every element without asking the fork budget and
+    /// each branch brought more steps, so N levels made 2^N branches (N = 16: 15 s, 1.2 GB).
+    #[test]
+    fn regression_numgen_chain_is_bounded() {
+        let mut items = vec![
+            r#"{"table": {"family": "ip", "name": "t", "handle": 1}}"#.to_string(),
+            r#"{"chain": {"family": "ip", "table": "t", "name": "pre", "handle": 1, "type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"}}"#.to_string(),
+            r#"{"rule": {"family": "ip", "table": "t", "chain": "pre", "handle": 2, "expr": [{"jump": {"target": "c0"}}]}}"#.to_string(),
+        ];
+        for l in 0..24 {
+            items.push(format!(
+                r#"{{"chain": {{"family": "ip", "table": "t", "name": "c{l}", "handle": {}}}}}"#,
+                10 + l
+            ));
+            items.push(format!(
+                r#"{{"rule": {{"family": "ip", "table": "t", "chain": "c{l}", "handle": {}, "expr": [{{"vmap": {{"key": {{"numgen": {{"mode": "random", "mod": 2, "offset": 0}}}}, "data": {{"set": [[0, {{"jump": {{"target": "c{n}"}}}}], [1, {{"jump": {{"target": "c{n}"}}}}]]}}}}}}]}}}}"#,
+                100 + l,
+                n = l + 1
+            ));
+        }
+        items.push(
+            r#"{"chain": {"family": "ip", "table": "t", "name": "c24", "handle": 99}}"#.to_string(),
+        );
+        let json = format!(r#"{{"nftables": [{}]}}"#, items.join(","));
+        let rules = NodeRules {
+            nft: vec![nft::parse("t", &json).unwrap()],
+            ..Default::default()
+        };
+        let flow = Flow::parse("192.0.2.240:80", None).unwrap();
+        let t0 = std::time::Instant::now();
+        let branches = rules.walk(&flow, &NodeContext::default());
+        assert!(branches.len() <= 1 << 17, "{}", branches.len());
+        let p: f64 = branches.iter().map(|b| b.probability).sum();
+        assert!((p - 1.0).abs() < 1e-6, "probabilities add up: {p}");
+        assert!(branches.iter().any(|b| {
+            b.assumptions
+                .iter()
+                .any(|a| a.contains("too many branches"))
+        }),);
+        // Not a timing test: a bound far above what the budget allows, far below 2^24 walks.
+        assert!(t0.elapsed() < std::time::Duration::from_secs(60));
     }
 }
