@@ -75,6 +75,14 @@ PACKETS = {
     "tcp_http": eth(0x0800, ipv4(6, tcp(40000, 80, 0x18, seq=1001, ack=5001, opts=bytes.fromhex("0101080a0000000200000001"), payload=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"))),
     "tcp_rst": eth(0x0800, ipv4(6, tcp(80, 40000, 0x14, seq=0, ack=1001), src=V4_B, dst=V4_A)),
     "udp_dns": eth(0x0800, ipv4(17, udp(40000, 53, bytes.fromhex("12340100000100000000000003777777076578616d706c6503636f6d0000010001")))),
+    # A response with a compression pointer, CNAME + A, and an EDNS OPT record.
+    "udp_dns_resp": eth(0x0800, ipv4(17, udp(53, 40000, bytes.fromhex(
+        "1234818000010002000000010377777707657861"
+        "6d706c6503636f6d0000010001c00c0005000100"
+        "00012c0006036f6e65c010c02d00010001000000"
+        "3c00045db8d82200002904d0000080000000")), src=V4_B, dst=V4_A)),
+    "tcp_dns": eth(0x0800, ipv4(6, tcp(40000, 53, 0x18, seq=1001, ack=5001, payload=struct.pack("!H", 33) + bytes.fromhex("12340100000100000000000003777777076578616d706c6503636f6d00001c0001")))),
+    "mdns": eth(0x0800, ipv4(17, udp(5353, 5353, bytes.fromhex("000084000000000100000000055f68747470045f746370056c6f63616c00000c800100001194000c096d792d736572766572c00c")), dst=bytes([224, 0, 0, 251]))),
     "icmp_echo": eth(0x0800, ipv4(1, struct.pack("!BBHHH", 8, 0, 0, 7, 1) + b"abcdefgh")),
     "icmp_unreach": eth(0x0800, ipv4(1, struct.pack("!BBHI", 3, 3, 0, 0) + ipv4(17, udp(40000, 53, b"q"))[:28], src=V4_B, dst=V4_A)),
     "icmp_toobig": eth(0x0800, ipv4(1, struct.pack("!BBHHH", 3, 4, 0, 0, 1400) + ipv4(6, tcp(40000, 80, 0x10))[:48], src=V4_B, dst=V4_A)),

@@ -1569,10 +1569,8 @@ mod tests {
         assert_eq!(before.1.as_deref(), Some("node1"));
     }
 
-    /// Three nodes, node1's route to node2's pod CIDR gone: node3's pod answers, node2's never
-    /// sees a packet. Some small probes fail too, so this is routing, not MTU.
-    #[test]
-    fn one_remote_node_unrouted_among_several_is_cni_routing() {
+    /// The healthy trace with a third node hosting a pod, its hops having seen `n` packets.
+    fn with_node3(n: u32) -> Evidence {
         let mut ev = healthy();
         ev.endpoints.push(EndpointEvidence {
             addr: "10.244.3.2".parse().unwrap(),
@@ -1581,13 +1579,21 @@ mod tests {
             pod_netns: Some("n3p1".into()),
             exists: true,
         });
-        for h in &mut ev.hops[2..] {
+        ev.hops
+            .push(hop("node3", "eth0", HopRole::RemoteUplink, n, n));
+        ev.hops
+            .push(hop("node3", "cni0", HopRole::PodNetwork, n, n));
+        ev
+    }
+
+    /// Three nodes, node1's route to node2's pod CIDR gone: node3's pod answers, node2's never
+    /// sees a packet. Some small probes fail too, so this is routing, not MTU.
+    #[test]
+    fn one_remote_node_unrouted_among_several_is_cni_routing() {
+        let mut ev = with_node3(10);
+        for h in &mut ev.hops[2..5] {
             h.counts = HopCounts::default();
         }
-        ev.hops
-            .push(hop("node3", "eth0", HopRole::RemoteUplink, 10, 10));
-        ev.hops
-            .push(hop("node3", "cni0", HopRole::PodNetwork, 10, 10));
         ev.hops[0].counts.forward_large = 4;
         ev.hops[1].counts.forward_large = 4;
         ev.probes = vec![
@@ -1616,18 +1622,7 @@ mod tests {
     /// refuses, that is the failure, not routing to the unprobed ones.
     #[test]
     fn an_unprobed_endpoint_beside_a_refusing_pod_is_not_cni_routing() {
-        let mut ev = healthy();
-        ev.endpoints.push(EndpointEvidence {
-            addr: "10.244.3.2".parse().unwrap(),
-            port: 8080,
-            node: Some("node3".into()),
-            pod_netns: Some("n3p1".into()),
-            exists: true,
-        });
-        ev.hops
-            .push(hop("node3", "eth0", HopRole::RemoteUplink, 0, 0));
-        ev.hops
-            .push(hop("node3", "cni0", HopRole::PodNetwork, 0, 0));
+        let mut ev = with_node3(0);
         ev.hops[4].counts.rst = 3;
         ev.probes = vec![
             probe(ProbeResult::Ok, ProbeKind::TcpSmall),
