@@ -116,21 +116,7 @@ pub fn read_name(msg: &[u8], off: usize, out: &mut String) -> Option<usize> {
             }
             0x00 => {
                 let label = msg.get(pos + 1..pos + 1 + usize::from(len))?;
-                for &c in label {
-                    match c {
-                        b'.' | b'\\' => {
-                            out.push('\\');
-                            out.push(char::from(c));
-                        }
-                        0x21..=0x7e => out.push(char::from(c)),
-                        _ => {
-                            out.push('\\');
-                            out.push(char::from(b'0' + c / 100));
-                            out.push(char::from(b'0' + (c / 10) % 10));
-                            out.push(char::from(b'0' + c % 10));
-                        }
-                    }
-                }
+                push_escaped(out, label, b".\\", 0x21);
                 out.push('.');
                 any = true;
                 pos += 1 + usize::from(len);
@@ -1365,25 +1351,29 @@ fn txt_text(rdata: &[u8], out: &mut String) -> bool {
             out.push(' ');
         }
         out.push('"');
-        for &c in text {
-            match c {
-                b'"' | b'\\' => {
-                    out.push('\\');
-                    out.push(char::from(c));
-                }
-                0x20..=0x7e => out.push(char::from(c)),
-                _ => {
-                    out.push('\\');
-                    out.push(char::from(b'0' + c / 100));
-                    out.push(char::from(b'0' + (c / 10) % 10));
-                    out.push(char::from(b'0' + c % 10));
-                }
-            }
-        }
+        push_escaped(out, text, b"\"\\", 0x20);
         out.push('"');
         rest = tail.get(usize::from(n)..).unwrap_or(&[]);
     }
     true
+}
+
+/// Master-file escaping (RFC 1035 5.1): `special` bytes as `\c`, printable ones from `lo` to
+/// `~` as they are, the rest as `\DDD`.
+fn push_escaped(out: &mut String, bytes: &[u8], special: &[u8], lo: u8) {
+    for &c in bytes {
+        if special.contains(&c) {
+            out.push('\\');
+            out.push(char::from(c));
+        } else if (lo..=0x7e).contains(&c) {
+            out.push(char::from(c));
+        } else {
+            out.push('\\');
+            out.push(char::from(b'0' + c / 100));
+            out.push(char::from(b'0' + (c / 10) % 10));
+            out.push(char::from(b'0' + c % 10));
+        }
+    }
 }
 
 /// SOA: `mname rname serial refresh retry expire minimum`, all inside the record.
