@@ -139,19 +139,8 @@ fn parse_proto(s: &str) -> Result<u8> {
 }
 
 /// What the node's rules would do now with a new flow like each DNATed entry's original one.
-/// Where the Services' current endpoints come from: the namespace's live rules, or files.
-struct RuleSources<'a> {
-    netns: &'a Netns,
-    iptables_files: &'a [std::path::PathBuf],
-    nft_file: Option<&'a std::path::Path>,
-    ipvs_file: Option<&'a std::path::Path>,
-    ipset_file: Option<&'a std::path::Path>,
-    /// Reading a saved table and no rule file given: nothing to compare with.
-    none: bool,
-}
-
-fn current_services(src: &RuleSources<'_>, entries: &[CtEntry]) -> Vec<ServiceNow> {
-    let netns = src.netns;
+/// `src` is None for a table read from a file with no rule file beside it: nothing to compare.
+fn current_services(src: Option<&Sources<'_>>, entries: &[CtEntry]) -> Vec<ServiceNow> {
     let mut keys: Vec<((u8, IpAddr, u16), &CtEntry)> = Vec::new();
     for e in entries.iter().filter(|e| e.dnat_to().is_some()) {
         if let Some(k) = service_key(e)
@@ -167,31 +156,20 @@ fn current_services(src: &RuleSources<'_>, entries: &[CtEntry]) -> Vec<ServiceNo
         [None, None];
     let mut out = Vec::new();
     for ((proto, dst, dport), e) in keys {
-        let current = match Proto::parse(&proto.to_string()) {
-            None => Current::Unknown {
+        let current = match (Proto::parse(&proto.to_string()), src) {
+            (None, _) => Current::Unknown {
                 why: format!(
                     "protocol {} is not evaluated by the rule walker",
                     proto_name(proto)
                 ),
             },
-            Some(_) if src.none => Current::Unknown {
+            (Some(_), None) => Current::Unknown {
                 why: "the table was read from a file: pass the node's rules too (--iptables-save or --nft) to compare with the Services' endpoints now".into(),
             },
-            Some(p) => {
+            (Some(p), Some(src)) => {
                 let fam = usize::from(dst.is_ipv6());
                 let l = loaded[fam].get_or_insert_with(|| {
-                    load(
-                        &Sources {
-                            netns,
-                            iptables_files: src.iptables_files,
-                            nft_file: src.nft_file,
-                            ipvs_file: src.ipvs_file,
-                            ipset_file: src.ipset_file,
-                        },
-                        dst.is_ipv6(),
-                        &[],
-                    )
-                    .map_err(|e| format!("{e:#}"))
+                    load(src, dst.is_ipv6(), &[]).map_err(|e| format!("{e:#}"))
                 });
                 match l {
                     Err(why) => Current::Unknown { why: why.clone() },
@@ -415,20 +393,18 @@ pub fn run(args: ConntrackArgs) -> Result<ExitCode> {
             }) && proto.is_none_or(|p| e.orig.proto == p)
         })
         .collect();
-    let services = current_services(
-        &RuleSources {
-            netns: &netns,
-            iptables_files: &args.iptables_save,
-            nft_file: args.nft.as_deref(),
-            ipvs_file: args.ipvs.as_deref(),
-            ipset_file: args.ipset.as_deref(),
-            none: args.file.is_some()
-                && args.iptables_save.is_empty()
-                && args.nft.is_none()
-                && args.ipvs.is_none(),
-        },
-        &entries,
-    );
+    let sources = Sources {
+        netns: &netns,
+        iptables_files: &args.iptables_save,
+        nft_file: args.nft.as_deref(),
+        ipvs_file: args.ipvs.as_deref(),
+        ipset_file: args.ipset.as_deref(),
+    };
+    let no_rules = args.file.is_some()
+        && args.iptables_save.is_empty()
+        && args.nft.is_none()
+        && args.ipvs.is_none();
+    let services = current_services((!no_rules).then_some(&sources), &entries);
     let mut ev = ConntrackEvidence {
         entries: Vec::new(),
         services,
