@@ -778,7 +778,7 @@ impl NodeRules {
                 continue;
             }
             if st.cut || !step() {
-                st.cut_here(&format!("{} {} rule {}", t.name, c.name, i + 1));
+                st.cut_here(|| format!("{} {} rule {}", t.name, c.name, i + 1));
                 out.push((st, End::Return));
                 continue;
             }
@@ -1051,9 +1051,10 @@ impl St {
         self.fate = Some(f);
     }
     /// The step budget is spent: this branch stops at `at`, noted once.
-    fn cut_here(&mut self, at: &str) {
+    fn cut_here(&mut self, at: impl FnOnce() -> String) {
         if !self.cut {
             self.cut = true;
+            let at = at();
             self.assumptions.push(format!(
                 "{at}: the walk stopped here, its budget of rule evaluations spent (chains that call each other many times over); the rest of this path is not known"
             ));
@@ -1064,6 +1065,23 @@ impl St {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rules of one iptables-save dump.
+    fn xt_rules(dump: &str) -> NodeRules {
+        NodeRules {
+            xt: vec![crate::iptables::parse("t", dump).unwrap()],
+            ..Default::default()
+        }
+    }
+
+    /// A node whose one address is `ip`.
+    fn local_ctx(ip: &str) -> NodeContext {
+        NodeContext {
+            local_addrs: vec![ip.parse().unwrap()],
+            local_known: true,
+            ..Default::default()
+        }
+    }
 
     /// Fuzz (iptables, a timeout): unevaluable matches (`-m set` without ipsets) in chains
     /// that call each other multiplied the branches past every per-chain cap (2^40 here).
@@ -1079,10 +1097,7 @@ mod tests {
             }
         }
         dump.push_str("-A C5 -j RETURN\nCOMMIT\n");
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(&dump);
         let flow = Flow::parse("192.0.2.1:80", None).unwrap();
         let branches = rules.walk(&flow, &NodeContext::default());
         assert!(!branches.is_empty());
@@ -1113,16 +1128,9 @@ mod tests {
             dump.push_str(&format!("-A LOOP -m set --match-set S{r} dst -j LOOP\n"));
         }
         dump.push_str("COMMIT\n");
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(&dump);
         let flow = Flow::parse("192.0.2.1:80", None).unwrap();
-        let ctx = NodeContext {
-            local_addrs: vec!["192.0.2.1".parse().unwrap()],
-            local_known: true,
-            ..Default::default()
-        };
+        let ctx = local_ctx("192.0.2.1");
         let branches = rules.walk(&flow, &ctx);
         let hits: usize = branches.iter().map(|b| b.path.len()).sum();
         assert!(
@@ -1141,10 +1149,7 @@ mod tests {
             -A KUBE-SERVICES -m set --match-set KUBE-LOAD-BALANCER dst,dst -j KUBE-LB\n\
             -A KUBE-LB -m set --match-set LOCAL dst,dst -j KUBE-SERVICES\n\
             -A KUBE-SERVICES -j KUBE-SERVICES\nCOMMIT\n";
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", dump).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(dump);
         let flow = Flow::parse("192.0.2.1:80", None).unwrap();
         let branches = rules.walk(&flow, &NodeContext::default());
         let loops: Vec<&String> = branches
@@ -1180,16 +1185,9 @@ mod tests {
             }
         }
         dump.push_str("-A C40 -p tcp -j LOG\nCOMMIT\n");
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(&dump);
         let flow = Flow::parse("192.0.2.1:80", None).unwrap();
-        let ctx = NodeContext {
-            local_addrs: vec!["192.0.2.1".parse().unwrap()],
-            local_known: true,
-            ..Default::default()
-        };
+        let ctx = local_ctx("192.0.2.1");
         let branches = rules.walk(&flow, &ctx);
         assert_eq!(branches.len(), 1);
         let b = &branches[0];
@@ -1248,16 +1246,9 @@ mod tests {
             ));
         }
         filter.push_str("COMMIT\n");
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", &format!("{filter}{nat}")).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(&format!("{filter}{nat}"));
         let flow = Flow::parse("192.0.2.240:80", None).unwrap();
-        let ctx = NodeContext {
-            local_addrs: vec!["192.0.2.11".parse().unwrap()],
-            local_known: true,
-            ..Default::default()
-        };
+        let ctx = local_ctx("192.0.2.11");
         let branches = rules.walk(&flow, &ctx);
         let mut targets: Vec<&str> = branches
             .iter()
@@ -1315,10 +1306,7 @@ mod tests {
             }
         }
         dump.push_str("COMMIT\n");
-        let rules = NodeRules {
-            xt: vec![crate::iptables::parse("t", &dump).unwrap()],
-            ..Default::default()
-        };
+        let rules = xt_rules(&dump);
         let flow = Flow::parse("192.0.2.240:80", None).unwrap();
         let e = crate::explain(&rules, &flow, &NodeContext::default());
         assert!(e.branches.iter().any(|b| b.cut));

@@ -489,7 +489,7 @@ impl NodeRules {
                 continue;
             };
             if ei == 0 && (st.cut || !super::step()) {
-                st.cut_here(&format!("nft {} {} rule {}", t.name, c.name, ri + 1));
+                st.cut_here(|| format!("nft {} {} rule {}", t.name, c.name, ri + 1));
                 out.push((st, End::Return));
                 continue;
             }
