@@ -156,6 +156,12 @@ impl Tmux {
         let want = format!("exit={code} {tag}");
         self.wait_for(&want, |s| output_line(s, &want).is_some());
         assert_eq!(self.format("#{alternate_on}"), "0", "alternate screen left");
+        // tmux applies the cursor-show sequence on its own schedule: on a loaded machine it can
+        // land just after the exit line. Still required, within the same deadline.
+        let t0 = Instant::now();
+        while self.format("#{cursor_flag}") != "1" && t0.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(40));
+        }
         assert_eq!(self.format("#{cursor_flag}"), "1", "cursor shown again");
         // `STTY-$((1+1))` prints `STTY-2 TAG`: the typed line never matches the output.
         self.type_line(&format!(
