@@ -12,8 +12,8 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::terminal::{
-    BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen, LeaveAlternateScreen,
-    disable_raw_mode, enable_raw_mode,
+    BeginSynchronizedUpdate, Clear, ClearType, EndSynchronizedUpdate, EnterAlternateScreen,
+    LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 use ratatui::crossterm::{cursor, execute, queue};
 
@@ -23,7 +23,8 @@ use crate::ui;
 
 /// The terminal is in TUI mode (the panic hook restores it only then).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
-/// A panic restored the terminal under the loop's feet: the loop must stop drawing.
+/// A panic restored the terminal under the loop's feet and its message is out: the loop
+/// must stop (its frames go nowhere since the restore).
 static PANICKED: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
@@ -98,11 +99,16 @@ impl Session {
         HOOK.call_once(|| {
             let prev = std::panic::take_hook();
             std::panic::set_hook(Box::new(move |info| {
-                if ACTIVE.load(Ordering::SeqCst) {
-                    PANICKED.store(true, Ordering::SeqCst);
+                let was_active = ACTIVE.load(Ordering::SeqCst);
+                if was_active {
                     restore();
                 }
                 prev(info);
+                // Only now: the loop, seeing it, returns and the process may exit — before
+                // the message above was printed it would cut it off or print across it.
+                if was_active {
+                    PANICKED.store(true, Ordering::SeqCst);
+                }
             }));
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -119,7 +125,7 @@ impl Session {
             signal_hook::consts::SIGWINCH,
             winch.clone(),
         )?);
-        let mut session = Session {
+        let session = Session {
             // Built before raw mode: any failure from here on restores through Drop.
             terminal: Terminal::new(CrosstermBackend::new(FrameWriter {
                 buf: Vec::with_capacity(FRAME_BUF),
@@ -130,9 +136,21 @@ impl Session {
         };
         enable_raw_mode()?;
         PANICKED.store(false, Ordering::SeqCst);
-        ACTIVE.store(true, Ordering::SeqCst);
-        execute!(io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-        session.terminal.clear()?;
+        {
+            // Under stdout's lock: a panic on another thread restores either before any of
+            // this or after all of it, never in between (it would leave the alternate screen
+            // up). The screen is cleared here, not with `Terminal::clear`, which asks the
+            // terminal for the cursor position and waits for the answer: a restore meanwhile
+            // turns echo back on, the answer lands on the shell and the wait fails.
+            let mut out = io::stdout().lock();
+            ACTIVE.store(true, Ordering::SeqCst);
+            execute!(
+                out,
+                EnterAlternateScreen,
+                Clear(ClearType::All),
+                cursor::Hide
+            )?;
+        }
         Ok(session)
     }
 

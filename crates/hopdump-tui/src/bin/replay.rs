@@ -140,8 +140,10 @@ fn real_main() -> Result<(), String> {
     if a.panic_test_thread {
         std::thread::spawn(move || {
             let _ = tx.send(TuiEvent::Note("about to panic".into()));
+            // Spin, so the panic lands as soon as the terminal is in TUI mode: right in the
+            // middle of the session's setup if anything there could be cut in half.
             while !hopdump_tui::term::active() {
-                std::thread::sleep(Duration::from_millis(10));
+                std::thread::yield_now();
             }
             panic!("deliberate panic on the feeding thread (--panic-test-thread)");
         });
