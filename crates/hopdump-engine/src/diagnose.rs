@@ -750,6 +750,32 @@ fn check_endpoint_unreachable(ev: &Evidence) -> Option<Finding> {
     )
 }
 
+/// Where the announcer's conntrack says the failed probes went: the endpoints of their
+/// unreplied entries. `None` unless every failed probe has an entry — a probe whose SYN was
+/// dropped after DNAT (no route, a firewall) leaves none, since the kernel never confirms
+/// it, and one without a source port cannot be matched: either may have gone anywhere.
+fn failed_probe_targets(ev: &Evidence, a: &NodeEvidence) -> Option<Vec<IpAddr>> {
+    let udp = ev.target.is_some_and(|t| t.proto == Proto::Udp);
+    let mut to = Vec::new();
+    for p in ev.probes.iter().filter(|p| p.result != ProbeResult::Ok) {
+        if p.sport == 0 {
+            return None;
+        }
+        let mut entries = a
+            .conntrack
+            .iter()
+            .filter(|c| {
+                c.udp == udp
+                    && c.client_port == p.sport
+                    && ev.client.is_none_or(|ip| ip == c.client)
+            })
+            .peekable();
+        entries.peek()?;
+        to.extend(entries.filter(|c| !c.replied).map(|c| c.to));
+    }
+    Some(to)
+}
+
 fn check_cni_routing(ev: &Evidence) -> Option<Finding> {
     let a = announcer(ev)?;
     let r = a.rules.as_ref()?;
@@ -804,6 +830,18 @@ fn check_cni_routing(ev: &Evidence) -> Option<Finding> {
                 && (h.counts.forward == 0 || h.counts.replies > 0)
         });
     if lost.is_empty() || (lost.len() < remote && !(small_failed && pods_clean)) {
+        return None;
+    }
+    // The announcer's conntrack names the endpoint each probe was DNATed to. When it covers
+    // every failed probe, an endpoint counts as lost only if one of them went there and got
+    // no reply: failures that all went to a local endpoint (or were answered there) are no
+    // evidence about the remote node's route, however few probes reached it by chance.
+    let failed_to = failed_probe_targets(ev, a);
+    let lost: Vec<&EndpointEvidence> = match &failed_to {
+        Some(to) => lost.into_iter().filter(|e| to.contains(&e.addr)).collect(),
+        None => lost,
+    };
+    if lost.is_empty() {
         return None;
     }
     let routes: Vec<String> = a
@@ -1655,6 +1693,72 @@ mod tests {
             h.counts = HopCounts::default();
         }
         assert_eq!(verdict(&ev), (Code::Ok, None));
+    }
+
+    fn ct(sport: u16, to: &str, replied: bool) -> CtObs {
+        CtObs {
+            line: format!("tcp 6 src=198.51.100.10 dst=198.51.100.240 sport={sport} dport=80"),
+            client: "198.51.100.10".parse().unwrap(),
+            client_port: sport,
+            to: to.parse().unwrap(),
+            to_port: 8080,
+            udp: false,
+            replied,
+        }
+    }
+
+    /// CI, vxlan/nftables healthy on a loaded machine: every probe went to node1's own pod
+    /// and one of them timed out there; node2 saw nothing. Conntrack on node1 says where the
+    /// failed probe went: the local pod, so node2's route is not in question.
+    #[test]
+    fn regression_a_failed_probe_on_the_local_endpoint_is_not_cni_routing() {
+        let mut ev = healthy();
+        ev.endpoints.insert(
+            0,
+            EndpointEvidence {
+                addr: "10.244.1.2".parse().unwrap(),
+                port: 8080,
+                node: Some("node1".into()),
+                pod_netns: Some("n1p1".into()),
+                exists: true,
+            },
+        );
+        for h in &mut ev.hops[2..] {
+            h.counts = HopCounts::default();
+        }
+        ev.probes = vec![
+            probe(ProbeResult::Ok, ProbeKind::TcpSmall),
+            probe(ProbeResult::Timeout, ProbeKind::TcpSmall),
+            probe(ProbeResult::Ok, ProbeKind::TcpLarge),
+        ];
+        for (i, p) in ev.probes.iter_mut().enumerate() {
+            p.sport = 40001 + i as u16;
+        }
+        ev.nodes[0].conntrack = vec![
+            ct(40001, "10.244.1.2", true),
+            ct(40002, "10.244.1.2", false),
+            ct(40003, "10.244.1.2", true),
+        ];
+        assert_ne!(verdict(&ev).0, Code::CniRouting);
+        // The same failure DNATed to node2's pod, unanswered: that is the routing fault.
+        ev.nodes[0].conntrack[1] = ct(40002, "10.244.2.2", false);
+        assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+        // No conntrack entry for the failed probe (dropped after DNAT, never confirmed), or
+        // no source port to match: the hop counts alone decide, as before.
+        ev.nodes[0].conntrack.remove(1);
+        assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+        ev.nodes[0]
+            .conntrack
+            .insert(1, ct(40002, "10.244.1.2", false));
+        ev.probes[1].sport = 0;
+        assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+        // A second failed probe without an entry beside one accounted for locally: it may
+        // have been the one routed to node2 and dropped.
+        ev.probes[1].sport = 40002;
+        ev.probes
+            .push(probe(ProbeResult::Timeout, ProbeKind::TcpSmall));
+        ev.probes[3].sport = 40004;
+        assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
     }
 
     #[test]

@@ -61,9 +61,11 @@ fn case(name: &str, base: Spec, fault: Option<Fault>, code: &str, on: On) -> Opt
     let got = format!("{} {:?}", r.verdict.code, r.verdict.node);
     eprintln!("{name}: {got} (announcer {a})");
     if r.verdict.code != code || !node_ok {
+        // Everything the verdict rested on: a wrong one on a loaded CI machine is read from
+        // this, not re-run.
         Some(format!(
-            "{name}: want {code} on {on:?}, got {got}: {}",
-            r.verdict.summary
+            "{name}: want {code} on {on:?}, got {got}: {}\nverdict: {:#?}\nprobes: {:#?}\nhops: {:#?}\nmissing: {:?}",
+            r.verdict.summary, r.verdict, r.probes, r.hops, r.missing
         ))
     } else {
         None

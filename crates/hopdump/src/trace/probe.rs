@@ -28,12 +28,30 @@ fn first_line(buf: &[u8]) -> String {
     s.lines().next().unwrap_or("").chars().take(80).collect()
 }
 
-fn tcp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
-    let mut s = match TcpStream::connect_timeout(&addr, TIMEOUT) {
-        Ok(s) => s,
-        Err(e) => return (0, classify_err(&e), format!("connect: {e}")),
+/// A TCP socket bound to an ephemeral port before it connects: a probe whose connect fails
+/// still has its source port, which is how the announcer's conntrack entry for it is found.
+fn tcp_socket(addr: SocketAddr) -> std::io::Result<(socket2::Socket, u16)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let any: SocketAddr = if addr.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
     };
-    let sport = s.local_addr().map(|a| a.port()).unwrap_or(0);
+    s.bind(&any.into())?;
+    let sport = s.local_addr()?.as_socket().map_or(0, |a| a.port());
+    Ok((s, sport))
+}
+
+fn tcp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
+    let (sock, sport) = match tcp_socket(addr) {
+        Ok(x) => x,
+        Err(e) => return (0, ProbeResult::Error, format!("socket: {e}")),
+    };
+    if let Err(e) = sock.connect_timeout(&addr.into(), TIMEOUT) {
+        return (sport, classify_err(&e), format!("connect: {e}"));
+    }
+    let mut s: TcpStream = sock.into();
     let _ = s.set_read_timeout(Some(TIMEOUT));
     let _ = s.set_write_timeout(Some(TIMEOUT));
     let host = addr.ip();
