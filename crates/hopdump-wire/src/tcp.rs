@@ -2,7 +2,7 @@
 //! (`Flags [S.], seq, ack, win, options [...], length`), including relative sequence numbers.
 
 use crate::field::{Res, Truncated, be16, be32, has, tail, u8_at};
-use crate::print::{Cx, IpHdr, SeqKey};
+use crate::print::{Cx, IpHdr, SeqKey, V6Key};
 
 /// Minimum header length.
 pub const MIN_HEADER_LEN: usize = 20;
@@ -490,20 +490,16 @@ fn relative(
         ),
     };
     let rev = sport > dport || (sport == dport && src > dst);
-    let key = if rev {
-        SeqKey {
-            v6,
-            src: dst,
-            dst: src,
-            port: (u32::from(dport) << 16) | u32::from(sport),
-        }
+    let (src, dst, port) = if rev {
+        (dst, src, (u32::from(dport) << 16) | u32::from(sport))
     } else {
-        SeqKey {
-            v6,
-            src,
-            dst,
-            port: (u32::from(sport) << 16) | u32::from(dport),
-        }
+        (src, dst, (u32::from(sport) << 16) | u32::from(dport))
+    };
+    let key = if v6 {
+        SeqKey::V6(V6Key { src, dst, port })
+    } else {
+        let a = |x: [u8; 16]| u128::from(u32::from_be_bytes([x[0], x[1], x[2], x[3]]));
+        SeqKey::V4((a(src) << 64) | (a(dst) << 32) | u128::from(port))
     };
     let (seq, ack, entry) = match table.get(&key) {
         Some(e) if flags & SYN == 0 => {
