@@ -552,6 +552,12 @@ fn check_no_service_rule(ev: &Evidence) -> Option<Finding> {
     if !no_rule {
         return None;
     }
+    // Every probe answered: something outside netfilter serves the LB IP (Cilium's or Calico's
+    // eBPF service handling without kube-proxy, a listener on the node), so the missing rule
+    // is not where packets die.
+    if probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok) {
+        return None;
+    }
     Some(
         Finding::new(
             Code::NoServiceRule,
@@ -570,7 +576,11 @@ fn check_no_service_rule(ev: &Evidence) -> Option<Finding> {
             "kubectl -n kube-system logs -l k8s-app=kube-proxy --field-selector spec.nodeName={}",
             a.name
         ))
-        .next(rules_next(&a.name, ev)),
+        .next(rules_next(&a.name, ev))
+        .next(format!(
+            "without kube-proxy (Cilium, Calico eBPF) services live in BPF maps, not netfilter: kubectl -n kube-system exec ds/cilium -- cilium-dbg service list | grep {}",
+            ev.target.map(|t| t.ip.to_string()).unwrap_or_default()
+        )),
     )
 }
 
@@ -1759,6 +1769,31 @@ mod tests {
             .push(probe(ProbeResult::Timeout, ProbeKind::TcpSmall));
         ev.probes[3].sport = 40004;
         assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
+    }
+
+    /// Cilium or Calico eBPF without kube-proxy: netfilter has no rule for the LB IP, yet every
+    /// probe is answered — not `no_service_rule`. With the probes failing it still is.
+    #[test]
+    fn no_netfilter_rule_but_answered_is_not_no_service_rule() {
+        let mut ev = healthy();
+        ev.nodes[0].rules = Some(rules(RuleOutcome::NoMatch, None));
+        assert_eq!(verdict(&ev), (Code::Ok, None));
+        fail_all(&mut ev, ProbeResult::Timeout);
+        for h in &mut ev.hops[2..] {
+            h.counts = HopCounts::default();
+        }
+        let (v, _) = diagnose(&ev);
+        assert_eq!(
+            (v.code, v.node.as_deref()),
+            (Code::NoServiceRule, Some("node1"))
+        );
+        assert!(
+            v.next_steps
+                .iter()
+                .any(|n| n.contains("cilium-dbg service list")),
+            "{:?}",
+            v.next_steps
+        );
     }
 
     #[test]
