@@ -66,6 +66,23 @@ fn pct(p: f64) -> String {
     }
 }
 
+/// A flow nothing translates, in a rule set without a single kube-proxy chain: before "no
+/// match" is read as the fault, say that Services may live outside netfilter here.
+fn no_kube_proxy(rules: &NodeRules, kind: OutcomeKind) -> Option<String> {
+    if !matches!(kind, OutcomeKind::NoMatch | OutcomeKind::Accept) {
+        return None;
+    }
+    let owners = rules.owner_kinds();
+    if owners.is_empty() || owners.contains("kube-proxy") {
+        return None;
+    }
+    Some(if owners.contains("cilium") {
+        "no kube-proxy rules here, only Cilium's: with Cilium's kube-proxy replacement Services are translated in BPF (tc/XDP on the NIC) before netfilter, where this walk cannot see them — `cilium-dbg service list` (in the node's cilium pod) shows them".into()
+    } else {
+        "no kube-proxy rules in this rule set: kube-proxy is not running on this node, or Services are handled outside netfilter (Calico's eBPF data plane, Cilium) — a missing rule is the fault only if kube-proxy should be here".into()
+    })
+}
+
 /// What the rules say about where a branch stopped: the meaning and cause of the last hit, or
 /// of a hit just before it from the same owner (nft verdict maps carry them on the map lookup,
 /// one hit before the helper chain that rejects).
@@ -259,6 +276,9 @@ pub fn explain(rules: &NodeRules, flow: &Flow, ctx: &NodeContext) -> Explanation
         certain,
         warnings: {
             let mut w = rules.warnings();
+            if let Some(m) = no_kube_proxy(rules, kind) {
+                w.push(m);
+            }
             if cut > 0 {
                 w.push(format!(
                     "the walk stopped {cut} of {} branches at its budget of rule evaluations (chains that call each other many times over): their outcome is not known and is left out",

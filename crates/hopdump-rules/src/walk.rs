@@ -385,6 +385,30 @@ impl NodeRules {
         v
     }
 
+    /// Who wrote the chains of this rule set (owner kinds, from chain and table names; an
+    /// IPVS table with services counts as kube-proxy's).
+    pub fn owner_kinds(&self) -> std::collections::BTreeSet<&'static str> {
+        let mut k = std::collections::BTreeSet::new();
+        for d in &self.xt {
+            for t in &d.tables {
+                for c in t.chains.iter().filter(|c| !c.rules.is_empty()) {
+                    k.insert(xt_owner(&c.name, None, None).kind);
+                }
+            }
+        }
+        for r in &self.nft {
+            for t in &r.tables {
+                for c in t.chains.iter().filter(|c| !c.rules.is_empty()) {
+                    k.insert(crate::owner::nft_owner(&t.name, &c.name, None).kind);
+                }
+            }
+        }
+        if self.ipvs.as_ref().is_some_and(|i| !i.services.is_empty()) {
+            k.insert("kube-proxy");
+        }
+        k
+    }
+
     /// Warnings about the rule set as a whole (rules split between iptables backends).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();

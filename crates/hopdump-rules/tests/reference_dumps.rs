@@ -379,3 +379,58 @@ fn split_backends_are_called_out_and_both_apply() {
         ("iptables-nft", "policy DROP")
     );
 }
+
+/// Cilium's kube-proxy replacement: only Cilium's chains, nothing translates the LB IP. The
+/// walk says so — and that Services live in BPF there — instead of leaving "no DNAT" to be
+/// read as kube-proxy's fault; a kube-proxy node never gets that warning.
+#[test]
+fn cilium_without_kube_proxy_is_named() {
+    let rules = xt("cilium-kpr.iptables");
+    let e = explain(
+        &rules,
+        &flow("198.51.100.240:80", "203.0.113.10:40000"),
+        &node(),
+    );
+    assert!(e.outcome.targets.is_empty());
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.contains("kube-proxy replacement") && w.contains("cilium-dbg service list")),
+        "{:?}",
+        e.warnings
+    );
+    let kp = xt("three-services.iptables");
+    let e = explain(
+        &kp,
+        &flow("192.168.1.240:80", "203.0.113.10:40000"),
+        &node(),
+    );
+    assert!(
+        e.warnings.iter().all(|w| !w.contains("kube-proxy")),
+        "{:?}",
+        e.warnings
+    );
+    // Not Cilium, still no kube-proxy: the general warning.
+    let fw = NodeRules {
+        xt: vec![
+            iptables::parse(
+                "fw",
+                "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n-A FORWARD -p tcp -m tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+            )
+            .unwrap(),
+        ],
+        ..Default::default()
+    };
+    let e = explain(
+        &fw,
+        &flow("198.51.100.240:80", "203.0.113.10:40000"),
+        &node(),
+    );
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.contains("no kube-proxy rules in this rule set")),
+        "{:?}",
+        e.warnings
+    );
+}
