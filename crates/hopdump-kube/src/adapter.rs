@@ -507,10 +507,17 @@ fn event_new(view: &mut ClusterView, v: &Value) {
 }
 
 fn configmap(view: &mut ClusterView, c: core::ConfigMap) {
+    let data: BTreeMap<String, String> = c.data.clone().unwrap_or_default();
+    if let Some(conf) = data.get("config").filter(|v| v.contains("address-pools"))
+        && c.metadata.name.as_deref() == Some("config")
+    {
+        let ns = c.metadata.namespace.clone().unwrap_or_default();
+        metallb_legacy(view, &ns, conf);
+        return;
+    }
     if c.metadata.name.as_deref() != Some("kube-proxy") {
         return;
     }
-    let data: BTreeMap<String, String> = c.data.unwrap_or_default();
     let Some(conf) = data
         .get("config.conf")
         .or_else(|| data.values().find(|v| v.contains("KubeProxyConfiguration")))
@@ -535,6 +542,80 @@ fn configmap(view: &mut ClusterView, c: core::ConfigMap) {
         Err(e) => view.notes.push(format!(
             "ConfigMap kube-system/kube-proxy: config.conf: {e}"
         )),
+    }
+}
+
+/// MetalLB ≤ 0.12's ConfigMap (`config: |` with `address-pools:`): each pool becomes an
+/// IPAddressPool plus the advertisement its `protocol` implies (layer2 → L2Advertisement,
+/// bgp → BGPAdvertisement), as MetalLB 0.13's own migration tool converts them.
+fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
+    let where_ = format!("ConfigMap {ns}/config (MetalLB < 0.13)");
+    let v: Value = match serde_yaml::from_str(conf) {
+        Ok(v) => v,
+        Err(e) => {
+            view.notes.push(format!("{where_}: {e}"));
+            return;
+        }
+    };
+    let Some(pools) = v.get("address-pools").and_then(Value::as_array) else {
+        view.notes.push(format!("{where_}: no address-pools list"));
+        return;
+    };
+    for p in pools {
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let mut addresses = Vec::new();
+        let mut bad = None;
+        for a in p
+            .get("addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            match parse_range(a) {
+                Some(r) => addresses.push(r),
+                None => bad = Some(a.to_string()),
+            }
+        }
+        if let Some(a) = bad {
+            view.notes.push(format!(
+                "{where_}: pool {name:?}: address {a:?} not understood"
+            ));
+        }
+        let auto_assign = p
+            .get("auto-assign")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        view.ip_pools.push(IpAddressPool {
+            namespace: ns.to_string(),
+            name: name.clone(),
+            labels: Default::default(),
+            addresses,
+            auto_assign,
+        });
+        match p.get("protocol").and_then(Value::as_str).unwrap_or("") {
+            "layer2" => view.l2_advertisements.push(L2Advertisement {
+                namespace: ns.to_string(),
+                name: format!("{name} (layer2, from the ConfigMap)"),
+                pools: vec![name],
+                pool_selectors: Vec::new(),
+                node_selectors: Vec::new(),
+                interfaces: Vec::new(),
+            }),
+            "bgp" => view.bgp_advertisements.push(BgpAdvertisement {
+                namespace: ns.to_string(),
+                name: format!("{name} (bgp, from the ConfigMap)"),
+                pools: vec![name],
+                node_selectors: Vec::new(),
+            }),
+            other => view.notes.push(format!(
+                "{where_}: pool {name:?}: protocol {other:?} (want layer2 or bgp)"
+            )),
+        }
     }
 }
 

@@ -70,6 +70,7 @@ pub async fn load_live_async(opts: &LiveOptions) -> Result<ClusterView, Error> {
         list::<networking::NetworkPolicy>(&client, "networkpolicies").await,
         list_events(&client).await,
         kube_proxy_cm(&client).await,
+        metallb_legacy_cm(&client).await,
     ] {
         match r {
             Ok(objs) => add_all(&mut view, objs),
@@ -159,6 +160,16 @@ async fn kube_proxy_cm(client: &Client) -> Result<Vec<serde_json::Value>, Error>
         .get_opt("kube-proxy")
         .await
         .map_err(|e| api_err("configmap kube-system/kube-proxy", e))?;
+    Ok(to_values(cm.into_iter().collect()))
+}
+
+/// MetalLB before 0.13 configured pools in ConfigMap metallb-system/config (no CRDs).
+async fn metallb_legacy_cm(client: &Client) -> Result<Vec<serde_json::Value>, Error> {
+    let api: Api<core::ConfigMap> = Api::namespaced(client.clone(), "metallb-system");
+    let cm = api
+        .get_opt("config")
+        .await
+        .map_err(|e| api_err("configmap metallb-system/config", e))?;
     Ok(to_values(cm.into_iter().collect()))
 }
 

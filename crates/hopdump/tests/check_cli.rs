@@ -144,7 +144,59 @@ const CASES: &[Case] = &[
     ),
     ("netpol", &[], 0, &[], &["source_ranges", "network_policy"]),
     ("split-brain", &[], 1, &["announcer"], &[]),
+    ("metallb-legacy-configmap", &[], 0, &[], &[]),
 ];
+
+/// MetalLB ≤ 0.12 keeps its pools in ConfigMap metallb-system/config: the IP is placed in its
+/// pool from there, and a pool whose protocol is bgp is not judged by layer-2 election.
+#[test]
+fn metallb_legacy_configmap_pools() {
+    let dir = scenarios().join("metallb-legacy-configmap");
+    let case = CASES
+        .iter()
+        .find(|c| c.0 == "metallb-legacy-configmap")
+        .unwrap();
+    let j = check_case(&["--from-dir", dir.to_str().unwrap()], case);
+    let line = |j: &CheckJson, id: &str| {
+        j.checks
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| (l.status.clone(), l.detail.clone()))
+            .unwrap()
+    };
+    let (_, detail) = line(&j, "lb_ip_assigned");
+    assert!(detail.contains("from pool default"), "{detail}");
+    // The same service with an IP of the ConfigMap's bgp pool.
+    let tmp = std::env::temp_dir().join(format!("hopdump-legacy-bgp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let e = e.unwrap();
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        std::fs::write(
+            tmp.join(e.file_name()),
+            text.replace("\"192.168.1.240\"", "\"203.0.113.64\""),
+        )
+        .unwrap();
+    }
+    let (code, out, err) = run(&[
+        "check",
+        "svc/web",
+        "-n",
+        "default",
+        "--json",
+        "--from-dir",
+        tmp.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert_eq!(code, 0, "{err}");
+    let j: CheckJson = serde_json::from_str(&out).unwrap();
+    let (_, detail) = line(&j, "lb_ip_assigned");
+    assert!(detail.contains("from pool bgp-pool"), "{detail}");
+    let (status, detail) = line(&j, "eligible_nodes");
+    assert_eq!(status, "skip", "{detail}");
+    assert!(detail.contains("BGP only"), "{detail}");
+}
 
 fn check_case(source: &[&str], case: &Case) -> CheckJson {
     let (name, extra, exit, fails, skips) = case;

@@ -241,6 +241,26 @@ def _(o):
     o["metallb"].append(l2status("l2-zz9xq", "w2", "web", "default"))
     return o
 
+def metallb_legacy_cm(pools):
+    """MetalLB <= 0.12: pools in ConfigMap metallb-system/config (layout of its v0.12 docs)."""
+    conf = "address-pools:\n"
+    for name, proto, addrs, auto in pools:
+        conf += f"- name: {name}\n  protocol: {proto}\n"
+        if not auto: conf += "  auto-assign: false\n"
+        conf += "  addresses:\n" + "".join(f"  - {a}\n" for a in addrs)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta("config", "metallb-system"), "data": {"config": conf}}
+
+@case("metallb-legacy-configmap")
+def _(o):
+    # MetalLB 0.12: no CRDs at all (no pools, advertisements or ServiceL2Status), the old
+    # annotation and event form; a layer2 pool holding the IP, a bgp pool that does not.
+    o["services"][0]["metadata"]["annotations"] = {"metallb.universe.tf/address-pool": "default"}
+    o["metallb"] = []
+    o["events"] = [event("web", "default", "w1", old=True)]
+    o["configmaps"].append(metallb_legacy_cm([("default", "layer2", ["192.168.1.240/28"], True),
+                                              ("bgp-pool", "bgp", ["203.0.113.64-203.0.113.79"], False)]))
+    return o
+
 if __name__ == "__main__":
     here = os.path.dirname(os.path.abspath(__file__))
     for name, f in CASES.items():
