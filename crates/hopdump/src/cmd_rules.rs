@@ -93,6 +93,9 @@ pub fn render_text(e: &Explanation, notes: &[String]) -> String {
             .map(|b| b.probability)
             .sum::<f64>()
             .max(f64::MIN_POSITIVE);
+        // Branches that end the same way are one line (forks on matches that could not be
+        // evaluated often lead to the same place), with how many they are.
+        let mut lines: Vec<(String, f64, usize)> = Vec::new();
         for b in &e.branches {
             let to = b
                 .dnat_to
@@ -111,7 +114,22 @@ pub fn render_text(e: &Explanation, notes: &[String]) -> String {
                 }
                 _ => String::new(),
             };
-            let _ = writeln!(out, "  {:>6}{to} → {fate}{at}", pct(b.probability / total));
+            let end = format!("{to} → {fate}{at}");
+            match lines.iter_mut().find(|l| l.0 == end) {
+                Some(l) => {
+                    l.1 += b.probability;
+                    l.2 += 1;
+                }
+                None => lines.push((end, b.probability, 1)),
+            }
+        }
+        for (end, p, n) in lines {
+            let many = if n > 1 {
+                format!(" ({n} branches)")
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "  {:>6}{end}{many}", pct(p / total));
         }
     }
     if !e.certain {

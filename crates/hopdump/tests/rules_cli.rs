@@ -147,6 +147,41 @@ fn json_contract_and_exit_codes_offline() {
     assert_eq!(d.outcome.targets.len(), 2);
 }
 
+/// A Cilium node (kube-proxy replacement): the text says Services live in BPF there, and the
+/// forks on interfaces it cannot know, which all end the same way, are one branch line.
+#[test]
+fn cilium_node_text_names_bpf_services_and_merges_equal_branches() {
+    let o = run(&[
+        "rules",
+        "explain",
+        "--iptables-save",
+        &scenario("cilium-kpr.iptables"),
+        "--dst",
+        "198.51.100.240:80",
+        "--local-ip",
+        "198.51.100.11",
+    ]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}{}", stderr(&o));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("WARNING: no kube-proxy rules here, only Cilium's")),
+        "{text}"
+    );
+    let branches: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "branches:")
+        .skip(1)
+        .take_while(|l| l.starts_with("  ") && !l.starts_with("  - "))
+        .collect();
+    assert_eq!(branches.len(), 1, "{text}");
+    assert!(
+        branches[0].trim_start().starts_with("100% → forwarded (")
+            && branches[0].ends_with(" branches)"),
+        "{text}"
+    );
+}
+
 #[test]
 fn bad_inputs_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
