@@ -125,9 +125,13 @@ pub(crate) fn print(cx: &mut Cx<'_>, p: &[u8], len: u32) -> Res {
     let mut print_this = false;
     if let Some((idx, s, e)) = fetch_token(p, 0, len) {
         let tok = p.get(s..e).unwrap_or(&[]);
-        if METHODS
-            .iter()
-            .any(|m| m.as_bytes().eq_ignore_ascii_case(tok))
+        // Methods are 3 to 16 letters (and dashes/underscores): most tokens are ruled out
+        // before the table is searched.
+        if (3..=16).contains(&tok.len())
+            && tok[0].is_ascii_alphabetic()
+            && METHODS
+                .iter()
+                .any(|m| m.as_bytes().eq_ignore_ascii_case(tok))
         {
             print_this = true;
         }
