@@ -561,6 +561,10 @@ fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
         view.notes.push(format!("{where_}: no address-pools list"));
         return;
     };
+    let mut legacy = LegacyMetallb {
+        source: where_.clone(),
+        ..LegacyMetallb::default()
+    };
     for p in pools {
         let name = p
             .get("name")
@@ -590,7 +594,7 @@ fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
             .get("auto-assign")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        view.ip_pools.push(IpAddressPool {
+        legacy.pools.push(IpAddressPool {
             namespace: ns.to_string(),
             name: name.clone(),
             labels: Default::default(),
@@ -598,7 +602,7 @@ fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
             auto_assign,
         });
         match p.get("protocol").and_then(Value::as_str).unwrap_or("") {
-            "layer2" => view.l2_advertisements.push(L2Advertisement {
+            "layer2" => legacy.l2.push(L2Advertisement {
                 namespace: ns.to_string(),
                 name: format!("{name} (layer2, from the ConfigMap)"),
                 pools: vec![name],
@@ -606,7 +610,7 @@ fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
                 node_selectors: Vec::new(),
                 interfaces: Vec::new(),
             }),
-            "bgp" => view.bgp_advertisements.push(BgpAdvertisement {
+            "bgp" => legacy.bgp.push(BgpAdvertisement {
                 namespace: ns.to_string(),
                 name: format!("{name} (bgp, from the ConfigMap)"),
                 pools: vec![name],
@@ -617,6 +621,7 @@ fn metallb_legacy(view: &mut ClusterView, ns: &str, conf: &str) {
             )),
         }
     }
+    view.legacy_metallb = Some(legacy);
 }
 
 fn ip_pool(v: &Value) -> Result<IpAddressPool, String> {
@@ -680,6 +685,54 @@ mod tests {
         let r = parse_range("10.0.0.5-10.0.0.9").unwrap();
         assert!(r.contains("10.0.0.9".parse().unwrap()));
         assert!(!r.contains("10.0.0.10".parse().unwrap()));
+    }
+
+    /// MetalLB ≤ 0.12's ConfigMap: its pools count only without IPAddressPool objects (after
+    /// an upgrade the ConfigMap often stays, and MetalLB ≥ 0.13 ignores it).
+    #[test]
+    fn legacy_configmap_only_without_crd_pools() {
+        let cm = serde_json::json!({"apiVersion":"v1","kind":"ConfigMap",
+            "metadata":{"name":"config","namespace":"metallb-system"},
+            "data":{"config":"address-pools:\n- name: old\n  protocol: layer2\n  addresses:\n  - 10.9.9.0/28\n- name: weird\n  protocol: ospf\n  addresses:\n  - nonsense\n"}});
+        let crd = serde_json::json!({"apiVersion":"metallb.io/v1beta1","kind":"IPAddressPool",
+            "metadata":{"name":"new","namespace":"metallb-system"},
+            "spec":{"addresses":["192.168.1.240-192.168.1.250"]}});
+
+        let mut v = ClusterView::default();
+        assert_eq!(ingest(&mut v, cm.clone(), None), Ingested::Used);
+        assert!(v.ip_pools.is_empty(), "kept aside until the end");
+        v.finish();
+        let names: Vec<&str> = v.ip_pools.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["old", "weird"]);
+        assert_eq!(v.l2_advertisements.len(), 1);
+        assert!(v.l2_advertisements[0].pools == ["old"]);
+        assert!(
+            v.notes.iter().any(|n| n.contains("\"nonsense\"")),
+            "{:?}",
+            v.notes
+        );
+        assert!(
+            v.notes.iter().any(|n| n.contains("\"ospf\"")),
+            "{:?}",
+            v.notes
+        );
+
+        // With a CRD pool, read before or after the ConfigMap: the ConfigMap is ignored.
+        for order in [[cm.clone(), crd.clone()], [crd.clone(), cm.clone()]] {
+            let mut v = ClusterView::default();
+            for o in order {
+                ingest(&mut v, o, None);
+            }
+            v.finish();
+            let names: Vec<&str> = v.ip_pools.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["new"]);
+            assert!(v.l2_advertisements.is_empty());
+            assert!(
+                v.notes.iter().any(|n| n.contains("ignored")),
+                "{:?}",
+                v.notes
+            );
+        }
     }
 
     #[test]

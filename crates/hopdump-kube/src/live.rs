@@ -107,6 +107,7 @@ pub async fn load_live_async(opts: &LiveOptions) -> Result<ClusterView, Error> {
             }
         }
     }
+    view.finish();
     Ok(view)
 }
 
@@ -166,11 +167,13 @@ async fn kube_proxy_cm(client: &Client) -> Result<Vec<serde_json::Value>, Error>
 /// MetalLB before 0.13 configured pools in ConfigMap metallb-system/config (no CRDs).
 async fn metallb_legacy_cm(client: &Client) -> Result<Vec<serde_json::Value>, Error> {
     let api: Api<core::ConfigMap> = Api::namespaced(client.clone(), "metallb-system");
-    let cm = api
-        .get_opt("config")
-        .await
-        .map_err(|e| api_err("configmap metallb-system/config", e))?;
-    Ok(to_values(cm.into_iter().collect()))
+    // Best effort, and quiet: on MetalLB ≥ 0.13 the ConfigMap is gone, and a role that may
+    // read the CRDs but not ConfigMaps there is no problem worth a note.
+    match api.get_opt("config").await {
+        Ok(cm) => Ok(to_values(cm.into_iter().collect())),
+        Err(kube::Error::Api(e)) if e.code == 403 => Ok(Vec::new()),
+        Err(e) => Err(api_err("configmap metallb-system/config", e)),
+    }
 }
 
 async fn list_metallb(

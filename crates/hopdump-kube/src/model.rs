@@ -34,6 +34,39 @@ pub struct ClusterView {
     pub speaker_logs: Vec<SpeakerLogLine>,
     /// Objects that were read but could not be understood (one line each).
     pub notes: Vec<String>,
+    /// MetalLB ≤ 0.12's ConfigMap, kept aside until everything is read: it counts only when
+    /// no IPAddressPool exists (MetalLB ≥ 0.13 ignores it; after an upgrade it often stays).
+    #[serde(skip)]
+    pub(crate) legacy_metallb: Option<LegacyMetallb>,
+}
+
+/// Pools and advertisements converted from MetalLB ≤ 0.12's ConfigMap.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LegacyMetallb {
+    pub(crate) source: String,
+    pub(crate) pools: Vec<IpAddressPool>,
+    pub(crate) l2: Vec<L2Advertisement>,
+    pub(crate) bgp: Vec<BgpAdvertisement>,
+}
+
+impl ClusterView {
+    /// After the last object: MetalLB ≤ 0.12's ConfigMap stands in for the CRDs only when
+    /// there are none (MetalLB ≥ 0.13 reads only the CRDs).
+    pub(crate) fn finish(&mut self) {
+        let Some(l) = self.legacy_metallb.take() else {
+            return;
+        };
+        if self.ip_pools.is_empty() {
+            self.ip_pools.extend(l.pools);
+            self.l2_advertisements.extend(l.l2);
+            self.bgp_advertisements.extend(l.bgp);
+        } else {
+            self.notes.push(format!(
+                "{} ignored: IPAddressPool objects exist, and MetalLB ≥ 0.13 reads only those",
+                l.source
+            ));
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]

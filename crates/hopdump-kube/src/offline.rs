@@ -50,6 +50,7 @@ pub fn load_dir(dir: &Path) -> Result<ClusterView, Error> {
     }
     view.speaker_logs
         .sort_by(|a: &SpeakerLogLine, b| a.ts.cmp(&b.ts));
+    view.finish();
     Ok(view)
 }
 

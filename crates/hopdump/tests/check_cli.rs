@@ -166,7 +166,7 @@ fn metallb_legacy_configmap_pools() {
     };
     let (_, detail) = line(&j, "lb_ip_assigned");
     assert!(detail.contains("from pool default"), "{detail}");
-    // The same service with an IP of the ConfigMap's bgp pool.
+    // The same service with an IP of (and asking for) the ConfigMap's bgp pool.
     let tmp = std::env::temp_dir().join(format!("hopdump-legacy-bgp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
@@ -175,7 +175,11 @@ fn metallb_legacy_configmap_pools() {
         let text = std::fs::read_to_string(e.path()).unwrap();
         std::fs::write(
             tmp.join(e.file_name()),
-            text.replace("\"192.168.1.240\"", "\"203.0.113.64\""),
+            text.replace("\"192.168.1.240\"", "\"203.0.113.64\"")
+                .replace(
+                    "\"metallb.universe.tf/address-pool\": \"default\"",
+                    "\"metallb.universe.tf/address-pool\": \"bgp-pool\"",
+                ),
         )
         .unwrap();
     }
