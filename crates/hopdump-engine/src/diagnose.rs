@@ -552,10 +552,17 @@ fn check_no_service_rule(ev: &Evidence) -> Option<Finding> {
     if !no_rule {
         return None;
     }
-    // Every probe answered: something outside netfilter serves the LB IP (Cilium's or Calico's
-    // eBPF service handling without kube-proxy, a listener on the node), so the missing rule
-    // is not where packets die.
-    if probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok) {
+    // Every probe answered *by the service's pods*: something outside netfilter translates
+    // the LB IP (Cilium's or Calico's eBPF data plane without kube-proxy), so the missing rule
+    // is not where packets die. Answered by anything else (a process on the node, a leftover
+    // address) is still the fault: the pods get nothing.
+    let pods_answered = ev.hops.iter().any(|h| {
+        h.error.is_none()
+            && matches!(h.role, HopRole::Pod | HopRole::PodNetwork)
+            && h.counts.forward > 0
+            && h.counts.replies > 0
+    });
+    if pods_answered && probes_sent(ev) && ev.probes.iter().all(|p| p.result == ProbeResult::Ok) {
         return None;
     }
     Some(
@@ -1778,6 +1785,14 @@ mod tests {
         let mut ev = healthy();
         ev.nodes[0].rules = Some(rules(RuleOutcome::NoMatch, None));
         assert_eq!(verdict(&ev), (Code::Ok, None));
+        // Review: answered, but not by the pods (a process on the node holds the LB IP, the
+        // pods see nothing) — that is the fault.
+        let mut local = ev.clone();
+        local.nodes[0].rules = Some(rules(RuleOutcome::Accept, None));
+        for h in &mut local.hops[2..] {
+            h.counts = HopCounts::default();
+        }
+        assert_eq!(verdict(&local), (Code::NoServiceRule, Some("node1".into())));
         fail_all(&mut ev, ProbeResult::Timeout);
         for h in &mut ev.hops[2..] {
             h.counts = HopCounts::default();

@@ -73,7 +73,7 @@ fn no_kube_proxy(rules: &NodeRules, kind: OutcomeKind) -> Option<String> {
         return None;
     }
     let owners = rules.owner_kinds();
-    if owners.is_empty() || owners.contains("kube-proxy") {
+    if owners.is_empty() || rules.has_kube_proxy_services() {
         return None;
     }
     Some(if owners.contains("cilium") {

@@ -409,6 +409,35 @@ impl NodeRules {
         k
     }
 
+    /// kube-proxy's Service translation is in this rule set: its `KUBE-SERVICES` (or a
+    /// per-service chain) in iptables, its `kube-proxy` nftables table, or IPVS services.
+    /// Chain names alone are not enough: the kubelet writes `KUBE-FIREWALL`,
+    /// `KUBE-KUBELET-CANARY` (and once `KUBE-MARK-*`) on nodes that run no kube-proxy.
+    pub fn has_kube_proxy_services(&self) -> bool {
+        let xt_service_chain = |n: &str| {
+            matches!(n, "KUBE-SERVICES" | "KUBE-NODEPORTS")
+                || [
+                    "KUBE-SVC-",
+                    "KUBE-SEP-",
+                    "KUBE-EXT-",
+                    "KUBE-FW-",
+                    "KUBE-SVL-",
+                    "KUBE-XLB-",
+                ]
+                .iter()
+                .any(|p| n.starts_with(p))
+        };
+        self.xt.iter().any(|d| {
+            d.tables
+                .iter()
+                .any(|t| t.chains.iter().any(|c| xt_service_chain(&c.name)))
+        }) || self
+            .nft
+            .iter()
+            .any(|r| r.tables.iter().any(|t| t.name == "kube-proxy"))
+            || self.ipvs.as_ref().is_some_and(|i| !i.services.is_empty())
+    }
+
     /// Warnings about the rule set as a whole (rules split between iptables backends).
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
