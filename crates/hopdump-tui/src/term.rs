@@ -134,15 +134,17 @@ impl Session {
             stop,
             winch,
         };
-        enable_raw_mode()?;
         PANICKED.store(false, Ordering::SeqCst);
         {
-            // Under stdout's lock: a panic on another thread restores either before any of
-            // this or after all of it, never in between (it would leave the alternate screen
-            // up). The screen is cleared here, not with `Terminal::clear`, which asks the
-            // terminal for the cursor position and waits for the answer: a restore meanwhile
-            // turns echo back on, the answer lands on the shell and the wait fails.
+            // Raw mode, ACTIVE and the escape sequences all under stdout's lock: a panic on
+            // another thread (its hook restores under the same lock) sees the terminal either
+            // as it was or wholly in TUI mode, never in between — raw mode without ACTIVE
+            // would print its message in raw mode and keep the view running. The screen is
+            // cleared here, not with `Terminal::clear`, which asks the terminal for the cursor
+            // position and waits for the answer: a restore meanwhile turns echo back on, the
+            // answer lands on the shell and the wait fails.
             let mut out = io::stdout().lock();
+            enable_raw_mode()?;
             ACTIVE.store(true, Ordering::SeqCst);
             execute!(
                 out,
