@@ -1207,15 +1207,66 @@ pub const CHECKS: &[Check] = &[
     check_ok,
 ];
 
+/// Where each failed probe went by the announcer's conntrack (its DNAT target, answered or
+/// not), or that it left no entry there. Empty when that conntrack was not read.
+fn failed_probe_ct_lines(ev: &Evidence) -> Vec<String> {
+    let Some(a) = announcer(ev) else {
+        return Vec::new();
+    };
+    if a.conntrack.is_empty() {
+        return Vec::new();
+    }
+    let udp = ev.target.is_some_and(|t| t.proto == Proto::Udp);
+    ev.probes
+        .iter()
+        .filter(|p| p.result != ProbeResult::Ok)
+        .map(|p| {
+            if p.sport == 0 {
+                return format!(
+                    "failed probe {}: no source port (it failed before leaving the client)",
+                    p.kind.name()
+                );
+            }
+            match a.conntrack.iter().find(|c| {
+                c.udp == udp && c.client_port == p.sport && ev.client.is_none_or(|ip| ip == c.client)
+            }) {
+                Some(c) => format!(
+                    "failed probe sport {}: conntrack on {} sends it to {}:{}, {}: {}",
+                    p.sport,
+                    a.name,
+                    c.to,
+                    c.to_port,
+                    if c.replied { "answered" } else { "no reply" },
+                    c.line
+                ),
+                None => format!(
+                    "failed probe sport {}: no conntrack entry on {} (it never got there, or was dropped there before the entry was confirmed)",
+                    p.sport, a.name
+                ),
+            }
+        })
+        .collect()
+}
+
 fn inconclusive(ev: &Evidence) -> Finding {
-    let mut f = Finding::new(
-        Code::Inconclusive,
-        None,
-        "not enough evidence to name where the packets die".into(),
-    )
-    .ev(probe_lines(ev))
-    .ev(hop_lines(ev, &PATH_ROLES))
-    .ev(drop_lines(ev, None));
+    let failed = ev
+        .probes
+        .iter()
+        .filter(|p| p.result != ProbeResult::Ok)
+        .count();
+    let summary = if probes_sent(ev) && failed > 0 && failed < ev.probes.len() {
+        format!(
+            "{failed} of {} probes failed while the others were answered (intermittent): not enough evidence to name where those died",
+            ev.probes.len()
+        )
+    } else {
+        "not enough evidence to name where the packets die".into()
+    };
+    let mut f = Finding::new(Code::Inconclusive, None, summary)
+        .ev(probe_lines(ev))
+        .ev(failed_probe_ct_lines(ev))
+        .ev(hop_lines(ev, &PATH_ROLES))
+        .ev(drop_lines(ev, None));
     for m in &ev.missing {
         f = f.ev([format!("missing: {m}")]);
     }
@@ -1756,7 +1807,23 @@ mod tests {
             ct(40002, "10.244.1.2", false),
             ct(40003, "10.244.1.2", true),
         ];
-        assert_ne!(verdict(&ev).0, Code::CniRouting);
+        let (v, _) = diagnose(&ev);
+        assert_ne!(v.code, Code::CniRouting);
+        // Whatever the verdict, the failed probe is placed: DNATed to node1's pod, no reply.
+        let all: Vec<&String> = v.evidence.iter().collect();
+        assert!(
+            v.evidence.iter().any(|l| l.starts_with(
+                "failed probe sport 40002: conntrack on node1 sends it to 10.244.1.2:8080, no reply"
+            )),
+            "{all:#?}"
+        );
+        if v.code == Code::Inconclusive {
+            assert!(
+                v.summary.starts_with("1 of 3 probes failed"),
+                "{}",
+                v.summary
+            );
+        }
         // The same failure DNATed to node2's pod, unanswered: that is the routing fault.
         ev.nodes[0].conntrack[1] = ct(40002, "10.244.2.2", false);
         assert_eq!(verdict(&ev), (Code::CniRouting, Some("node1".into())));
