@@ -950,6 +950,13 @@ fn check_mtu(ev: &Evidence) -> Option<Finding> {
             later = Some(h);
         }
     }
+    // A large probe failing is not enough (a slow answer fails it too): large packets must
+    // be seen to vanish between two hops, or the kernel must say they were too big.
+    let too_big = ev.hops.iter().any(|h| h.counts.icmp_too_big > 0)
+        || ev.drops.iter().any(|d| d.reason.contains("TOO_BIG"));
+    if culprit.is_none() && !too_big {
+        return None;
+    }
     let node = culprit
         .map(|h| h.node.clone())
         .or_else(|| ev.announcer.clone());
@@ -1888,6 +1895,21 @@ mod tests {
         ];
         ev.hops[0].counts.forward_large = 4;
         assert_ne!(verdict(&ev).0, Code::MtuMismatch);
+    }
+
+    /// CI, agent lab on a loaded machine: a healthy cluster's large probe timed out (the pod
+    /// answered late) while its large packets reached every hop — not `mtu_mismatch`.
+    #[test]
+    fn regression_a_late_large_probe_with_large_packets_everywhere_is_not_mtu() {
+        let mut ev = healthy();
+        ev.probes[1].result = ProbeResult::Timeout;
+        for h in &mut ev.hops {
+            h.counts.forward_large = 4;
+        }
+        assert_ne!(verdict(&ev).0, Code::MtuMismatch);
+        // An ICMP "fragmentation needed" seen on the way is evidence enough by itself.
+        ev.hops[0].counts.icmp_too_big = 1;
+        assert_eq!(verdict(&ev).0, Code::MtuMismatch);
     }
 
     #[test]

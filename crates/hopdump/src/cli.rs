@@ -130,6 +130,10 @@ pub struct TraceArgs {
     /// Observation window (default 3s): seconds or with a unit (500ms, 3s).
     #[arg(long, value_name = "D")]
     pub duration: Option<String>,
+    /// How long each probe waits to connect, and then for its answer (default 1.5s): raise
+    /// it for slow links or heavily loaded pods, where a late answer is not a lost one.
+    #[arg(long, value_name = "D", env = "HOPDUMP_PROBE_TIMEOUT")]
+    pub probe_timeout: Option<String>,
     /// Write everything captured to a pcapng file, one interface per hop (`node/iface`).
     #[arg(short = 'w', value_name = "FILE")]
     pub write: Option<PathBuf>,

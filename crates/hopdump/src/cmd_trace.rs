@@ -733,7 +733,11 @@ fn observe(p: &mut Planned, args: &TraceArgs, duration: Duration) -> Result<Obse
             &p.tui,
             hopdump_tui::TuiEvent::Note(format!("probes: sending {} kind(s)", kinds.len())),
         );
-        p.ev.probes = probe::run(&p.client_ns, SocketAddr::new(t.ip, t.port), &kinds);
+        let timeout = match &args.probe_timeout {
+            Some(d) => crate::cmd_arp::parse_duration(d)?,
+            None => probe::DEFAULT_TIMEOUT,
+        };
+        p.ev.probes = probe::run(&p.client_ns, SocketAddr::new(t.ip, t.port), &kinds, timeout);
         let ok =
             p.ev.probes
                 .iter()
@@ -1298,6 +1302,10 @@ pub(crate) fn execute(args: &mut TraceArgs, tui: Option<Tui>) -> Result<TraceRun
         Some(d) => crate::cmd_arp::parse_duration(d)?,
         None => Duration::from_secs(3),
     };
+    // Read now, so a bad value fails before anything is captured.
+    if let Some(d) = &args.probe_timeout {
+        crate::cmd_arp::parse_duration(d).context("--probe-timeout")?;
+    }
     let cluster = resolve_svc_target(args)?;
     let mut discovered: Vec<String> = Vec::new();
     if args.nodes.is_empty()

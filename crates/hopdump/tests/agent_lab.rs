@@ -125,7 +125,8 @@ fn trace_agents_cmd(c: &Cluster, agents: &[Agent], dir: &Path, target: &str) -> 
 fn in_client(c: &Cluster) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &c.lab().ns("client")])
-        .arg(env!("CARGO_BIN_EXE_hopdump"));
+        .arg(env!("CARGO_BIN_EXE_hopdump"))
+        .env("HOPDUMP_PROBE_TIMEOUT", LAB_PROBE_TIMEOUT);
     cmd
 }
 

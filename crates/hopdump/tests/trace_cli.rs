@@ -44,6 +44,28 @@ fn bad_arguments_exit_2_with_one_line() {
             ],
             "netns:NS",
         ),
+        (
+            vec![
+                "trace",
+                "198.51.100.240:80",
+                "--node",
+                "n1=local",
+                "--probe-timeout",
+                "0",
+            ],
+            "--probe-timeout: duration \"0\" must be positive",
+        ),
+        (
+            vec![
+                "trace",
+                "198.51.100.240:80",
+                "--node",
+                "n1=local",
+                "--probe-timeout",
+                "soon",
+            ],
+            "--probe-timeout: cannot read duration \"soon\"",
+        ),
     ] {
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));

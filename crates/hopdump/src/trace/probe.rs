@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use hopdump_capture::Netns;
 use hopdump_engine::{Probe, ProbeKind, ProbeResult, Proto};
 
-const TIMEOUT: Duration = Duration::from_millis(1500);
+/// How long a probe waits for the connection and for the answer, unless `--probe-timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 fn classify_err(e: &std::io::Error) -> ProbeResult {
     match e.kind() {
@@ -43,17 +44,17 @@ fn tcp_socket(addr: SocketAddr) -> std::io::Result<(socket2::Socket, u16)> {
     Ok((s, sport))
 }
 
-fn tcp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
+fn tcp(addr: SocketAddr, large: bool, timeout: Duration) -> (u16, ProbeResult, String) {
     let (sock, sport) = match tcp_socket(addr) {
         Ok(x) => x,
         Err(e) => return (0, ProbeResult::Error, format!("socket: {e}")),
     };
-    if let Err(e) = sock.connect_timeout(&addr.into(), TIMEOUT) {
+    if let Err(e) = sock.connect_timeout(&addr.into(), timeout) {
         return (sport, classify_err(&e), format!("connect: {e}"));
     }
     let mut s: TcpStream = sock.into();
-    let _ = s.set_read_timeout(Some(TIMEOUT));
-    let _ = s.set_write_timeout(Some(TIMEOUT));
+    let _ = s.set_read_timeout(Some(timeout));
+    let _ = s.set_write_timeout(Some(timeout));
     let host = addr.ip();
     let req = if large {
         let body = vec![b'x'; 16 * 1024];
@@ -78,7 +79,7 @@ fn tcp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
     }
 }
 
-fn udp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
+fn udp(addr: SocketAddr, large: bool, timeout: Duration) -> (u16, ProbeResult, String) {
     let bind: SocketAddr = if addr.is_ipv6() {
         "[::]:0".parse().unwrap_or(addr)
     } else {
@@ -117,7 +118,7 @@ fn udp(addr: SocketAddr, large: bool) -> (u16, ProbeResult, String) {
     if let Err(e) = s.connect(addr) {
         return (sport, classify_err(&e), format!("connect: {e}"));
     }
-    let _ = s.set_read_timeout(Some(TIMEOUT));
+    let _ = s.set_read_timeout(Some(timeout));
     let payload = if large {
         vec![b'p'; if addr.is_ipv6() { 1452 } else { 1472 }]
     } else {
@@ -146,8 +147,9 @@ pub fn plan(proto: Proto, endpoints: usize) -> Vec<ProbeKind> {
     v
 }
 
-/// Send every probe at once from `netns`; returns when all have ended.
-pub fn run(netns: &Netns, addr: SocketAddr, kinds: &[ProbeKind]) -> Vec<Probe> {
+/// Send every probe at once from `netns`, each waiting up to `timeout` to connect and again
+/// for its answer; returns when all have ended.
+pub fn run(netns: &Netns, addr: SocketAddr, kinds: &[ProbeKind], timeout: Duration) -> Vec<Probe> {
     let handles: Vec<_> = kinds
         .iter()
         .map(|&kind| {
@@ -158,10 +160,10 @@ pub fn run(netns: &Netns, addr: SocketAddr, kinds: &[ProbeKind]) -> Vec<Probe> {
                     match hopdump_capture::netns::enter_ns(&netns, "probe") {
                         Err(e) => (0, ProbeResult::Error, e.to_string()),
                         Ok(()) => match kind {
-                            ProbeKind::TcpSmall => tcp(addr, false),
-                            ProbeKind::TcpLarge => tcp(addr, true),
-                            ProbeKind::UdpSmall => udp(addr, false),
-                            ProbeKind::UdpLarge => udp(addr, true),
+                            ProbeKind::TcpSmall => tcp(addr, false, timeout),
+                            ProbeKind::TcpLarge => tcp(addr, true, timeout),
+                            ProbeKind::UdpSmall => udp(addr, false, timeout),
+                            ProbeKind::UdpLarge => udp(addr, true, timeout),
                         },
                     };
                 Probe {

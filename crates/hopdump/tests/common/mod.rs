@@ -5,9 +5,15 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `trace --probe-timeout` for the lab tests. They build and trace many clusters at once on a
+/// 2-core CI machine, where a pod's Python server can stall past the 1.5 s default and a
+/// healthy cluster then looks broken (seen in CI); no lab fault depends on the default.
+pub const LAB_PROBE_TIMEOUT: &str = "3s";
+
 pub fn hopdump() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hopdump"));
     c.env("TZ", "UTC");
+    c.env("HOPDUMP_PROBE_TIMEOUT", LAB_PROBE_TIMEOUT);
     c
 }
 
