@@ -917,14 +917,24 @@ fn check_mtu(ev: &Evidence) -> Option<Finding> {
     // too (some endpoints unreachable, refusing, silent) is something else, found later.
     let mut small = ev.probes_of(false).peekable();
     let small_all_ok = small.peek().is_some() && small.all(|p| p.result == ProbeResult::Ok);
-    let large_bad = ev.probes_of(true).any(|p| p.result != ProbeResult::Ok);
+    // Too-big packets are lost without a word: a large probe that was reset or refused got
+    // an answer from the far end, which is something else.
+    let large_bad = ev
+        .probes_of(true)
+        .any(|p| matches!(p.result, ProbeResult::Timeout));
     if !small_all_ok || !large_bad {
         return None;
     }
-    // The first hop where large packets (either direction) stop appearing.
+    // The first hop where large packets (either direction) stop appearing. Hops the probes
+    // did not take at all (another node's pod, a local cni0 when every probe went remote)
+    // are not on the path: a silent hop is no place where packets vanish.
     let mut prev: Option<&Hop> = None;
     let mut culprit: Option<&Hop> = None;
-    let path: Vec<&Hop> = ev.hops.iter().filter(|h| h.error.is_none()).collect();
+    let path: Vec<&Hop> = ev
+        .hops
+        .iter()
+        .filter(|h| h.error.is_none() && (h.counts.forward > 0 || h.counts.replies > 0))
+        .collect();
     for h in &path {
         if let Some(p) = prev
             && p.counts.forward_large > 0
@@ -1909,6 +1919,30 @@ mod tests {
         assert_ne!(verdict(&ev).0, Code::MtuMismatch);
         // An ICMP "fragmentation needed" seen on the way is evidence enough by itself.
         ev.hops[0].counts.icmp_too_big = 1;
+        assert_eq!(verdict(&ev).0, Code::MtuMismatch);
+    }
+
+    /// Fresh-clone CI, healthy lab: every probe went to node2's pod, whose server reset two
+    /// large POSTs; node1/cni0, carrying nothing, was named the place large packets vanish.
+    #[test]
+    fn regression_reset_large_probes_and_an_idle_hop_are_not_mtu() {
+        let mut ev = healthy();
+        ev.hops
+            .insert(2, hop("node1", "cni0", HopRole::PodNetwork, 0, 0));
+        ev.hops[0].counts.forward_large = 4;
+        ev.hops[1].counts.forward_large = 4;
+        for h in &mut ev.hops[3..] {
+            h.counts.forward_large = 4;
+        }
+        ev.probes[1].result = ProbeResult::Reset;
+        assert_ne!(verdict(&ev).0, Code::MtuMismatch);
+        // Timed out instead: still no hop where large packets stop — not MTU either.
+        ev.probes[1].result = ProbeResult::Timeout;
+        assert_ne!(verdict(&ev).0, Code::MtuMismatch);
+        // Large packets really stopping after node1's uplink, on the path taken: MTU.
+        for h in &mut ev.hops[3..] {
+            h.counts.forward_large = 0;
+        }
         assert_eq!(verdict(&ev).0, Code::MtuMismatch);
     }
 
