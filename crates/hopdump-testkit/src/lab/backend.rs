@@ -49,6 +49,10 @@ class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
     address_family = socket.AF_INET6
     daemon_threads = True
     allow_reuse_address = True
+    # Python's default listen backlog is 5; a trace opens 8 connections at once and a full
+    # accept queue drops handshakes (a healthy pod looked broken in CI). Real servers
+    # listen with the kernel's somaxconn.
+    request_queue_size = 128
     def server_bind(self):
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
