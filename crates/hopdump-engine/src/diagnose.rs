@@ -767,26 +767,29 @@ fn check_endpoint_unreachable(ev: &Evidence) -> Option<Finding> {
     )
 }
 
+/// The conntrack entries on `a` of one probe (its protocol, client address and source port).
+fn probe_ct<'a>(
+    ev: &'a Evidence,
+    a: &'a NodeEvidence,
+    p: &'a Probe,
+) -> impl Iterator<Item = &'a CtObs> {
+    let udp = ev.target.is_some_and(|t| t.proto == Proto::Udp);
+    a.conntrack.iter().filter(move |c| {
+        c.udp == udp && c.client_port == p.sport && ev.client.is_none_or(|ip| ip == c.client)
+    })
+}
+
 /// Where the announcer's conntrack says the failed probes went: the endpoints of their
 /// unreplied entries. `None` unless every failed probe has an entry — a probe whose SYN was
 /// dropped after DNAT (no route, a firewall) leaves none, since the kernel never confirms
 /// it, and one without a source port cannot be matched: either may have gone anywhere.
 fn failed_probe_targets(ev: &Evidence, a: &NodeEvidence) -> Option<Vec<IpAddr>> {
-    let udp = ev.target.is_some_and(|t| t.proto == Proto::Udp);
     let mut to = Vec::new();
     for p in ev.probes.iter().filter(|p| p.result != ProbeResult::Ok) {
         if p.sport == 0 {
             return None;
         }
-        let mut entries = a
-            .conntrack
-            .iter()
-            .filter(|c| {
-                c.udp == udp
-                    && c.client_port == p.sport
-                    && ev.client.is_none_or(|ip| ip == c.client)
-            })
-            .peekable();
+        let mut entries = probe_ct(ev, a, p).peekable();
         entries.peek()?;
         to.extend(entries.filter(|c| !c.replied).map(|c| c.to));
     }
@@ -1233,7 +1236,6 @@ fn failed_probe_ct_lines(ev: &Evidence) -> Vec<String> {
     if a.conntrack.is_empty() {
         return Vec::new();
     }
-    let udp = ev.target.is_some_and(|t| t.proto == Proto::Udp);
     ev.probes
         .iter()
         .filter(|p| p.result != ProbeResult::Ok)
@@ -1244,9 +1246,7 @@ fn failed_probe_ct_lines(ev: &Evidence) -> Vec<String> {
                     p.kind.name()
                 );
             }
-            match a.conntrack.iter().find(|c| {
-                c.udp == udp && c.client_port == p.sport && ev.client.is_none_or(|ip| ip == c.client)
-            }) {
+            match probe_ct(ev, a, p).next() {
                 Some(c) => format!(
                     "failed probe sport {}: conntrack on {} sends it to {}:{}, {}: {}",
                     p.sport,
@@ -1759,10 +1759,9 @@ mod tests {
         assert_ne!(verdict(&ev).0, Code::CniRouting);
     }
 
-    /// Flaky lab run: every probe happened to go to node1's own pod, so node2 saw nothing —
-    /// with every probe answered, that is not a routing fault.
-    #[test]
-    fn regression_all_probes_on_the_local_endpoint_is_ok() {
+    /// Healthy, with a second endpoint on node1 that every probe happened to reach: node2's
+    /// hops saw nothing.
+    fn all_probes_on_the_local_pod() -> Evidence {
         let mut ev = healthy();
         ev.endpoints.insert(
             0,
@@ -1777,6 +1776,14 @@ mod tests {
         for h in &mut ev.hops[2..] {
             h.counts = HopCounts::default();
         }
+        ev
+    }
+
+    /// Flaky lab run: every probe happened to go to node1's own pod, so node2 saw nothing —
+    /// with every probe answered, that is not a routing fault.
+    #[test]
+    fn regression_all_probes_on_the_local_endpoint_is_ok() {
+        let ev = all_probes_on_the_local_pod();
         assert_eq!(verdict(&ev), (Code::Ok, None));
     }
 
@@ -1797,20 +1804,7 @@ mod tests {
     /// failed probe went: the local pod, so node2's route is not in question.
     #[test]
     fn regression_a_failed_probe_on_the_local_endpoint_is_not_cni_routing() {
-        let mut ev = healthy();
-        ev.endpoints.insert(
-            0,
-            EndpointEvidence {
-                addr: "10.244.1.2".parse().unwrap(),
-                port: 8080,
-                node: Some("node1".into()),
-                pod_netns: Some("n1p1".into()),
-                exists: true,
-            },
-        );
-        for h in &mut ev.hops[2..] {
-            h.counts = HopCounts::default();
-        }
+        let mut ev = all_probes_on_the_local_pod();
         ev.probes = vec![
             probe(ProbeResult::Ok, ProbeKind::TcpSmall),
             probe(ProbeResult::Timeout, ProbeKind::TcpSmall),

@@ -486,20 +486,16 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
             let mut lo = (hi % 1_000_000_000) as u32;
             hi /= 1_000_000_000;
             for _ in 0..4 {
-                let r = (lo % 100) as usize * 2;
-                lo /= 100;
                 i -= 2;
-                buf[i] = DEC_PAIRS[r];
-                buf[i + 1] = DEC_PAIRS[r + 1];
+                put_pair(buf, i, lo % 100);
+                lo /= 100;
             }
             i -= 1;
             buf[i] = b'0' + lo as u8;
             while hi >= 100 {
-                let r = (hi % 100) as usize * 2;
-                hi /= 100;
                 i -= 2;
-                buf[i] = DEC_PAIRS[r];
-                buf[i + 1] = DEC_PAIRS[r + 1];
+                put_pair(buf, i, (hi % 100) as u32);
+                hi /= 100;
             }
             // What is left (< 100) is written by the 32-bit tail below.
             hi as u32
@@ -508,28 +504,29 @@ pub(crate) fn push_u64(out: &mut Vec<u8>, v: u64) {
     while v32 >= 10_000 {
         let r = v32 % 10_000;
         v32 /= 10_000;
-        let (a, b) = ((r / 100) as usize * 2, (r % 100) as usize * 2);
         i -= 4;
-        buf[i] = DEC_PAIRS[a];
-        buf[i + 1] = DEC_PAIRS[a + 1];
-        buf[i + 2] = DEC_PAIRS[b];
-        buf[i + 3] = DEC_PAIRS[b + 1];
+        put_pair(buf, i, r / 100);
+        put_pair(buf, i + 2, r % 100);
     }
     if v32 >= 100 {
-        let r = (v32 % 100) as usize * 2;
-        v32 /= 100;
         i -= 2;
-        buf[i] = DEC_PAIRS[r];
-        buf[i + 1] = DEC_PAIRS[r + 1];
+        put_pair(buf, i, v32 % 100);
+        v32 /= 100;
     }
     if v32 >= 10 {
-        let r = v32 as usize * 2;
-        buf[i - 2] = DEC_PAIRS[r];
-        buf[i - 1] = DEC_PAIRS[r + 1];
+        put_pair(buf, i - 2, v32);
     } else if i > 0 {
         buf[i - 1] = b'0' + v32 as u8;
     }
     out.truncate(start + n);
+}
+
+/// Writes `v` (< 100) as two digits at `buf[at..at + 2]`.
+#[inline]
+fn put_pair(buf: &mut [u8], at: usize, v: u32) {
+    let d = v as usize * 2;
+    buf[at] = DEC_PAIRS[d];
+    buf[at + 1] = DEC_PAIRS[d + 1];
 }
 
 /// Integers printed in decimal by [`Cx::u`].

@@ -7,6 +7,16 @@ use common::*;
 
 #[test]
 fn bad_arguments_exit_2_with_one_line() {
+    let probe_timeout = |d| {
+        vec![
+            "trace",
+            "198.51.100.240:80",
+            "--node",
+            "n1=local",
+            "--probe-timeout",
+            d,
+        ]
+    };
     for (args, says) in [
         (vec!["trace", "nope", "--node", "n1=local"], "IP:PORT"),
         (
@@ -45,25 +55,11 @@ fn bad_arguments_exit_2_with_one_line() {
             "netns:NS",
         ),
         (
-            vec![
-                "trace",
-                "198.51.100.240:80",
-                "--node",
-                "n1=local",
-                "--probe-timeout",
-                "0",
-            ],
+            probe_timeout("0"),
             "--probe-timeout: duration \"0\" must be positive",
         ),
         (
-            vec![
-                "trace",
-                "198.51.100.240:80",
-                "--node",
-                "n1=local",
-                "--probe-timeout",
-                "soon",
-            ],
+            probe_timeout("soon"),
             "--probe-timeout: cannot read duration \"soon\"",
         ),
     ] {
